@@ -1,0 +1,1 @@
+// Intentionally empty: CZlib only exposes zlib to Swift.

@@ -1,0 +1,100 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A model server process in a process group of its own: a terminal's Ctrl-C reaches Batchform
+/// only (which then stops the job in order), and stopping signals the whole group, so workers the
+/// server forked go with it.
+public final class ChildProcess: Sendable {
+    public let pid: Int32
+    private let status = Mutex<Int32?>(nil)
+
+    /// Starts `executable` with `arguments`, the given environment, and stdout/stderr appended
+    /// to `logFile`.
+    public init(executable: String, arguments: [String], environment: [String: String], logFile: String) throws {
+        let logDescriptor = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard logDescriptor >= 0 else {
+            throw RuntimeError(.launchFailed, "Cannot open the log file \(logFile): \(String(cString: strerror(errno))).")
+        }
+        defer { close(logDescriptor) }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, logDescriptor, 1)
+        posix_spawn_file_actions_adddup2(&actions, logDescriptor, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // Batchform ignores or handles some signals itself; the model server starts with defaults.
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT] { sigaddset(&defaults, signal) }
+        var noMask = sigset_t()
+        sigemptyset(&noMask)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &noMask)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
+        )
+
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var child = pid_t()
+        let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        guard result == 0 else {
+            throw RuntimeError(
+                .launchFailed, "Cannot start \(executable): \(String(cString: strerror(result))). "
+                    + "Check that it exists and is executable (chmod +x)."
+            )
+        }
+        pid = child
+    }
+
+    /// The exit status once the process has ended, without waiting; nil while it runs.
+    public func exitStatus() -> Int32? {
+        status.withLock { known in
+            if let known { return known }
+            var raw: Int32 = 0
+            guard waitpid(pid, &raw, WNOHANG) == pid else { return nil }
+            known = Self.decode(raw)
+            return known
+        }
+    }
+
+    /// SIGTERM to the group, then SIGKILL after `grace`; returns once the process is reaped.
+    public func stop(grace: Duration = .seconds(5)) async {
+        guard exitStatus() == nil else { return }
+        kill(-pid, SIGTERM)
+        let deadline = ContinuousClock.now + grace
+        while exitStatus() == nil, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if exitStatus() == nil {
+            kill(-pid, SIGKILL)
+            while exitStatus() == nil { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+        // Workers that outlived their parent (ignored SIGTERM, or were reparented) go too.
+        kill(-pid, SIGKILL)
+    }
+
+    /// Exit code, or 128 + signal number as shells report it.
+    private static func decode(_ raw: Int32) -> Int32 {
+        let signal = raw & 0x7f
+        return signal == 0 ? (raw >> 8) & 0xff : 128 + signal
+    }
+
+    public static func describe(exitStatus: Int32) -> String {
+        exitStatus > 128 ? "was killed by signal \(exitStatus - 128)" : "exited with status \(exitStatus)"
+    }
+}

@@ -1,0 +1,167 @@
+import AsyncHTTPClient
+public import Foundation
+public import NIOCore
+import NIOHTTP1
+public import TransformSpec
+
+/// The batch engine's side of the container contract: `/ping`, `/execution-parameters`,
+/// `/invocations`. One client (one connection pool per instance) serves the whole job.
+public final class ModelClient: Sendable {
+    private let http: HTTPClient
+
+    /// The largest response accepted for one request; model answers are usually far smaller
+    /// than their input, and this keeps a misbehaving server from exhausting memory.
+    public static let maxResponseBytes = 1 << 30
+
+    public init(maxConnectionsPerInstance: Int) {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(
+            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, maxConnectionsPerInstance)
+        )
+        configuration.decompression = .disabled
+        configuration.timeout.connect = .seconds(2)
+        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    public func shutdown() async {
+        try? await http.shutdown()
+    }
+
+    /// True for HTTP 200 within `timeout` (SageMaker's ping timeout is 2 s).
+    public func ping(_ instance: any ModelInstance, timeout: Duration = .seconds(2)) async -> Bool {
+        let request = HTTPClientRequest(url: instance.baseURL + "/ping")
+        guard let response = try? await http.execute(request, timeout: .init(timeout)) else { return false }
+        _ = try? await response.body.collect(upTo: 1 << 20)
+        return response.status == .ok
+    }
+
+    /// The container's answer to `GET /execution-parameters`, nil when it has none (404, not
+    /// JSON, or no answer): the route is optional.
+    public func executionParameters(_ instance: any ModelInstance) async -> ExecutionParameters? {
+        let request = HTTPClientRequest(url: instance.baseURL + "/execution-parameters")
+        guard let response = try? await http.execute(request, timeout: .seconds(10)), response.status == .ok,
+            let body = try? await response.body.collect(upTo: 1 << 20)
+        else { return nil }
+        return ExecutionParameters(json: Data(body.readableBytesView))
+    }
+
+    /// Posts one mini-batch, retrying timeouts, connection errors and 5xx answers (never 4xx)
+    /// up to `maxRetries` times with backoff. Returns the response body.
+    public func invoke(
+        _ instance: any ModelInstance, body: ByteBuffer, contentType: String?, accept: String?, timeout: Duration,
+        maxRetries: Int
+    ) async throws -> ByteBuffer {
+        var request = HTTPClientRequest(url: instance.baseURL + "/invocations")
+        request.method = .POST
+        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+        if let accept { request.headers.add(name: "Accept", value: accept) }
+        request.body = .bytes(body)
+        var attempt = 0
+        while true {
+            attempt += 1
+            let failure: RuntimeError
+            switch try await attemptInvocation(request, on: instance, timeout: timeout, attempt: attempt) {
+            case .answered(let body): return body
+            case .retryable(let error): failure = error
+            }
+            if attempt > maxRetries || instance.exitDescription() != nil { throw failure }
+            // Exponential backoff with jitter: 0.1 s, 0.2 s, 0.4 s ... capped at 2 s.
+            let base = min(2.0, 0.1 * pow(2.0, Double(attempt - 1)))
+            try await Task.sleep(for: .seconds(base * Double.random(in: 0.5...1.0)))
+        }
+    }
+
+    private enum Attempt {
+        case answered(ByteBuffer)
+        case retryable(RuntimeError)
+    }
+
+    /// One request. 4xx answers and cancellation are thrown: retrying cannot help them.
+    private func attemptInvocation(
+        _ request: HTTPClientRequest, on instance: any ModelInstance, timeout: Duration, attempt: Int
+    ) async throws -> Attempt {
+        do {
+            let response = try await http.execute(request, timeout: .init(timeout))
+            let answer = try await response.body.collect(upTo: Self.maxResponseBytes)
+            if (200..<300).contains(response.status.code) { return .answered(answer) }
+            let failure = RuntimeError(
+                .invocationFailed,
+                "the model answered HTTP \(response.status.code)\(Self.quote(answer))"
+                    + (attempt > 1 ? " (attempt \(attempt))" : "")
+            )
+            if response.status.code < 500 { throw failure }
+            return .retryable(failure)
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+            return .retryable(
+                RuntimeError(
+                    .invocationTimedOut,
+                    "Unable to get response from algorithm: no answer within InvocationsTimeoutInSeconds "
+                        + "(\(timeout.components.seconds) s) after \(attempt) attempt(s). Raise "
+                        + "ModelClientConfig.InvocationsTimeoutInSeconds or send smaller mini-batches (MaxPayloadInMB)."
+                )
+            )
+        } catch let error as RuntimeError {
+            throw error
+        } catch {
+            try Task.checkCancellation()
+            return .retryable(
+                RuntimeError(
+                    .connectionFailed,
+                    "Unable to get response from algorithm: \(error) (after \(attempt) attempt(s))"
+                        + (instance.exitDescription().map { "; the model server \($0)" } ?? "")
+                )
+            )
+        }
+    }
+
+    /// `: "first bytes of the body"`, so a FailureReason shows what the model said.
+    static func quote(_ body: ByteBuffer) -> String {
+        guard body.readableBytes > 0 else { return " with an empty body" }
+        let prefix = body.getSlice(at: body.readerIndex, length: min(body.readableBytes, 512))!
+        var text = String(decoding: prefix.readableBytesView, as: UTF8.self)
+            .replacingOccurrences(of: "\n", with: "\\n")
+        if body.readableBytes > 512 { text += "..." }
+        return ": \"\(text)\""
+    }
+}
+
+/// `GET /execution-parameters`: what the container asks for, used where the request is silent.
+public struct ExecutionParameters: Sendable, Equatable {
+    public var maxConcurrentTransforms: Int?
+    public var batchStrategy: BatchStrategy?
+    public var maxPayloadInMB: Int?
+
+    public init(maxConcurrentTransforms: Int? = nil, batchStrategy: BatchStrategy? = nil, maxPayloadInMB: Int? = nil) {
+        self.maxConcurrentTransforms = maxConcurrentTransforms
+        self.batchStrategy = batchStrategy
+        self.maxPayloadInMB = maxPayloadInMB
+    }
+
+    public init?(json: Data) {
+        guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { return nil }
+        maxConcurrentTransforms = (object["MaxConcurrentTransforms"] as? NSNumber)?.intValue
+        batchStrategy = (object["BatchStrategy"] as? String).flatMap(BatchStrategy.init(anySpelling:))
+        maxPayloadInMB = (object["MaxPayloadInMB"] as? NSNumber)?.intValue
+    }
+}
+
+/// The parameters a job runs with, resolved as SageMaker does: the request, else the
+/// container's `/execution-parameters`, else the defaults (1, MultiRecord, 6 MB).
+public struct ResolvedParameters: Sendable, Equatable, CustomStringConvertible {
+    public var maxConcurrentTransforms: Int
+    public var batchStrategy: BatchStrategy
+    public var maxPayloadInMB: Int
+
+    public init(job: TransformJobConfiguration, container: ExecutionParameters?) {
+        maxConcurrentTransforms =
+            job.requestedMaxConcurrentTransforms ?? container?.maxConcurrentTransforms.flatMap { $0 > 0 ? $0 : nil } ?? 1
+        batchStrategy = job.requestedBatchStrategy ?? container?.batchStrategy ?? .multiRecord
+        maxPayloadInMB = job.requestedMaxPayloadInMB ?? container?.maxPayloadInMB.map { min(max($0, 0), 100) } ?? 6
+    }
+
+    /// The `[sagemaker logs]` line SageMaker writes after resolving them.
+    public var description: String {
+        "MaxConcurrentTransforms=\(maxConcurrentTransforms), MaxPayloadInMB=\(maxPayloadInMB), "
+            + "BatchStrategy=\(batchStrategy.environmentValue)"
+    }
+}

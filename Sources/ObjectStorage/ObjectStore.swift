@@ -1,0 +1,95 @@
+public import NIOCore
+
+/// Where an object lives. Local data is addressed by absolute path; `s3://` has its own case so
+/// that the engine can name a location in messages without knowing how it is read.
+public enum ObjectURI: Sendable, Hashable, CustomStringConvertible {
+    case file(path: String)
+    case s3(bucket: String, key: String)
+
+    /// Parses a plain path (relative to the working directory), a `file://` URI or an `s3://` URI.
+    public init(parsing text: String, workingDirectory: String) throws(StorageError) {
+        if text.hasPrefix("s3://") {
+            let rest = text.dropFirst("s3://".count)
+            let bucket = rest.prefix { $0 != "/" }
+            guard !bucket.isEmpty else { throw StorageError(.invalidURI, "\(text) names no bucket.") }
+            self = .s3(bucket: String(bucket), key: String(rest.dropFirst(bucket.count + 1)))
+        } else if text.hasPrefix("file://") {
+            self = .file(path: Self.absolute(String(text.dropFirst("file://".count)), in: workingDirectory))
+        } else if text.contains("://") {
+            throw StorageError(.invalidURI, "\(text) is not a path, file:// or s3:// URI.")
+        } else {
+            self = .file(path: Self.absolute(text, in: workingDirectory))
+        }
+    }
+
+    /// Keeps a trailing `/`: for a prefix it is meaningful (SageMaker's raw prefix semantics).
+    static func absolute(_ path: String, in directory: String) -> String {
+        let joined = path.hasPrefix("/") ? path : (directory.hasSuffix("/") ? directory : directory + "/") + path
+        var parts: [Substring] = []
+        for part in joined.split(separator: "/", omittingEmptySubsequences: true) {
+            switch part {
+            case ".": continue
+            case "..": _ = parts.popLast()
+            default: parts.append(part)
+            }
+        }
+        let trailing = joined.hasSuffix("/") && !parts.isEmpty ? "/" : ""
+        return "/" + parts.joined(separator: "/") + trailing
+    }
+
+    /// The location of `relativePath` below this one, treated as a folder.
+    public func appending(_ relativePath: String) -> ObjectURI {
+        switch self {
+        case .file(let path): return .file(path: path.hasSuffix("/") ? path + relativePath : path + "/" + relativePath)
+        case .s3(let bucket, let key):
+            let folder = key.isEmpty || key.hasSuffix("/") ? key : key + "/"
+            return .s3(bucket: bucket, key: folder + relativePath)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .file(let path): return path
+        case .s3(let bucket, let key): return "s3://\(bucket)/\(key)"
+        }
+    }
+}
+
+/// One input object found by listing: where it is, and its key relative to the listing's base,
+/// which names its output (`<relativeKey>.out`) and keeps sub-folders.
+public struct ListedObject: Sendable, Hashable {
+    public var uri: ObjectURI
+    public var relativeKey: String
+    public var size: Int64?
+
+    public init(uri: ObjectURI, relativeKey: String, size: Int64?) {
+        self.uri = uri
+        self.relativeKey = relativeKey
+        self.size = size
+    }
+}
+
+/// A source of bytes read in order. Readers fill the caller's buffer directly, so a mini-batch
+/// can be a slice of the very buffer the bytes were read into (no copy on the hot path).
+public protocol ByteStream {
+    /// Appends up to `maxBytes` bytes to `buffer`; returns how many, 0 only at the end.
+    mutating func read(into buffer: inout ByteBuffer, maxBytes: Int) async throws -> Int
+}
+
+/// An object being written. Nothing is visible at the destination until `commit`; `abort` (or
+/// never committing) leaves no trace, so an `.out` only ever appears complete.
+public protocol ObjectWriter {
+    mutating func write(_ bytes: ByteBuffer) async throws
+    mutating func commit() async throws
+    mutating func abort() async
+}
+
+public protocol ObjectStore: Sendable {
+    /// Every object whose key starts with the raw `prefix` string, sorted by key, with keys
+    /// relative to the prefix cut back to its last `/` (SageMaker's output naming rule).
+    func list(prefix: ObjectURI) async throws -> [ListedObject]
+    func info(_ uri: ObjectURI) async throws -> ListedObject
+    func openReader(_ uri: ObjectURI) async throws -> any ByteStream
+    func readAll(_ uri: ObjectURI, upTo limit: Int) async throws -> ByteBuffer
+    func openWriter(_ uri: ObjectURI) async throws -> any ObjectWriter
+}

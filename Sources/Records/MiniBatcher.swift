@@ -1,0 +1,169 @@
+public import NIOCore
+public import ObjectStorage
+public import TransformSpec
+
+/// One `/invocations` request body and where its records came from.
+public struct MiniBatch: Sendable {
+    /// A slice of the buffer the input was read into: the records' own bytes, not a copy.
+    public var payload: ByteBuffer
+    /// Position of this batch in its object, from 0; responses are assembled in this order.
+    public var sequenceNumber: Int
+    /// Index of the first record in the object, from 0.
+    public var firstRecord: Int
+    public var recordCount: Int
+    /// Offset of the first record in the (decompressed) object.
+    public var byteOffset: Int64
+}
+
+/// Cuts a stream into mini-batches as SageMaker does: SingleRecord sends one record per request;
+/// MultiRecord sends as many whole records as fit in the payload limit; SplitType None sends the
+/// whole object. A batch never spans objects.
+///
+/// Memory: the buffer holds at most one payload's worth of bytes. Each refill copies only the
+/// unfinished record left at the end of the previous buffer, then reads the rest of the payload
+/// straight into the new buffer, so MultiRecord batches are near the limit and are slices.
+public struct MiniBatcher {
+    private var source: any ByteStream
+    private let framing: RecordFraming
+    private let strategy: BatchStrategy
+    private let maxPayloadBytes: Int
+    private let capacity: Int
+    private let objectName: String
+    private var buffer = ByteBuffer()
+    private var bufferOffset: Int64 = 0
+    private var sourceEnded = false
+    private var nextSequence = 0
+    private var nextRecord = 0
+
+    /// What `MaxPayloadInMB = 0` (SageMaker: unlimited, chunked) means here: one request is still
+    /// held in memory, so it is capped.
+    public static let unlimitedPayloadBytes = 100 * 1024 * 1024
+
+    public static func payloadBytes(megabytes: Int) -> Int {
+        megabytes == 0 ? unlimitedPayloadBytes : megabytes * 1024 * 1024
+    }
+
+    public init(
+        source: any ByteStream, splitType: SplitType, strategy: BatchStrategy, maxPayloadBytes: Int, objectName: String
+    ) {
+        self.source = source
+        self.framing = RecordFraming(splitType: splitType)
+        self.strategy = splitType == .none ? .multiRecord : strategy
+        self.maxPayloadBytes = maxPayloadBytes
+        // SingleRecord strips a line terminator or RecordIO padding (at most 3 bytes) from what
+        // it sends, so a record that fits the limit may take a few bytes more in the stream.
+        // SplitType None reads one byte past the limit to tell "exactly the limit" from "over it".
+        self.capacity = maxPayloadBytes + (splitType == .none ? 1 : self.strategy == .singleRecord ? 4 : 0)
+        self.objectName = objectName
+    }
+
+    public mutating func next() async throws -> MiniBatch? {
+        while true {
+            if let batch = try takeRecords() { return batch }
+            if sourceEnded {
+                if framing.splitType == .none, nextSequence == 0 {
+                    // An empty object still gets its one request, as SageMaker sends the whole object.
+                    return emit(length: 0, payload: 0..<0, records: 1)
+                }
+                return nil
+            }
+            if buffer.readableBytes >= capacity { throw tooLarge() }
+            try await refill()
+        }
+    }
+
+    private mutating func takeRecords() throws -> MiniBatch? {
+        let (ended, offset, single, limit) = (sourceEnded, bufferOffset, strategy == .singleRecord, maxPayloadBytes)
+        let framing = self.framing
+        var taken = 0
+        var records = 0
+        var singlePayload = 0..<0
+        try buffer.withUnsafeReadableBytes { bytes in
+            while taken < bytes.count {
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[taken...])
+                guard case .record(let record) = try framing.scan(rest, atEnd: ended, streamOffset: offset + Int64(taken))
+                else { break }
+                if single {
+                    singlePayload = record.singlePayload
+                    taken = record.length
+                    records = 1
+                    break
+                }
+                if taken + record.length > limit {
+                    if records == 0 { throw tooLarge() }
+                    break
+                }
+                taken += record.length
+                records += 1
+            }
+        }
+        guard records > 0 else { return nil }
+        if single {
+            if singlePayload.count > maxPayloadBytes { throw tooLarge() }
+            return emit(length: taken, payload: singlePayload, records: 1)
+        }
+        return emit(length: taken, payload: 0..<taken, records: records)
+    }
+
+    private mutating func emit(length: Int, payload: Range<Int>, records: Int) -> MiniBatch {
+        let slice = buffer.getSlice(at: buffer.readerIndex + payload.lowerBound, length: payload.count)!
+        let batch = MiniBatch(
+            payload: slice, sequenceNumber: nextSequence, firstRecord: nextRecord, recordCount: records,
+            byteOffset: bufferOffset
+        )
+        buffer.moveReaderIndex(forwardBy: length)
+        bufferOffset += Int64(length)
+        nextSequence += 1
+        nextRecord += records
+        return batch
+    }
+
+    private mutating func refill() async throws {
+        var fresh = ByteBufferAllocator().buffer(capacity: capacity)
+        fresh.writeImmutableBuffer(buffer)
+        while fresh.readableBytes < capacity {
+            if try await source.read(into: &fresh, maxBytes: capacity - fresh.readableBytes) == 0 {
+                sourceEnded = true
+                break
+            }
+        }
+        buffer = fresh
+    }
+
+    private func tooLarge() -> RecordError {
+        let megabytes = Double(maxPayloadBytes) / 1_048_576
+        let what = framing.splitType == .none ? "the object (SplitType None sends it whole)" : "record \(nextRecord + 1)"
+        return RecordError(
+            .recordTooLarge,
+            "\(objectName): \(what) at byte offset \(bufferOffset) is larger than MaxPayloadInMB "
+                + "(\(megabytes.formatted()) MB). Raise MaxPayloadInMB (at most 100) or split the input "
+                + (framing.splitType == .none ? "with a SplitType." : "into smaller records.")
+        )
+    }
+}
+
+extension Double {
+    fileprivate func formatted() -> String {
+        self == rounded() ? String(Int(self)) : String(self)
+    }
+}
+
+/// The records of an object, decompressed when the job says so.
+public func openRecordStream(
+    _ store: any ObjectStore, _ uri: ObjectURI, compression: CompressionType
+) async throws -> any ByteStream {
+    let raw = try await store.openReader(uri)
+    switch compression {
+    case .none: return raw
+    case .gzip: return try GzipStream(AnyByteStream(raw), name: uri.description)
+    }
+}
+
+/// Lets an existential stream be wrapped by a generic one.
+public struct AnyByteStream: ByteStream {
+    var base: any ByteStream
+    public init(_ base: any ByteStream) { self.base = base }
+    public mutating func read(into buffer: inout ByteBuffer, maxBytes: Int) async throws -> Int {
+        try await base.read(into: &buffer, maxBytes: maxBytes)
+    }
+}

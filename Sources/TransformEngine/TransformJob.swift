@@ -1,0 +1,301 @@
+import Foundation
+public import Logging
+public import ModelRuntime
+import NIOCore
+import ObjectStorage
+import Records
+import Synchronization
+public import TransformSpec
+
+/// How a job ended.
+public struct TransformJobResult: Sendable {
+    public var status: TransformJobStatus
+    public var failureReason: String?
+    /// Epoch seconds, as Describe reports them.
+    public var startTime: Double
+    public var endTime: Double
+    /// Each failed object and why, in input order.
+    public var failedObjects: [(object: String, reason: String)]
+    public var parameters: ResolvedParameters?
+}
+
+/// Settings of a run that are not part of the SageMaker request.
+public struct RunOptions: Sendable {
+    public var logDirectory: String
+    public var startupTimeout: Duration
+    public var workingDirectory: String
+
+    public init(logDirectory: String, startupTimeout: Duration, workingDirectory: String) {
+        self.logDirectory = logDirectory
+        self.startupTimeout = startupTimeout
+        self.workingDirectory = workingDirectory
+    }
+}
+
+/// Runs one batch transform job: start the instances, stream every input object through them,
+/// write each `.out` whole or not at all, stop the instances however the job ends.
+public struct TransformJob: Sendable {
+    public let model: ModelDefinition
+    public let configuration: TransformJobConfiguration
+    public let options: RunOptions
+    public let progress = JobProgress()
+    private let stores = ObjectStores()
+    private let logger: Logger
+
+    public init(model: ModelDefinition, configuration: TransformJobConfiguration, options: RunOptions, logger: Logger) {
+        self.model = model
+        self.configuration = configuration
+        self.options = options
+        var logger = logger
+        logger[metadataKey: "job"] = .string(configuration.name)
+        self.logger = logger
+    }
+
+    /// Lists the inputs; a `ValidationException` here means nothing was started.
+    public func plan() async throws -> TransformPlan {
+        try await TransformPlan.make(for: configuration, stores: stores, workingDirectory: options.workingDirectory)
+    }
+
+    /// Runs the plan. Cancelling the calling task stops the job: status Stopped, no new `.out`.
+    public func run(_ plan: TransformPlan) async -> TransformJobResult {
+        let started = Date().timeIntervalSince1970
+        progress.update { $0.objectsTotal = plan.objects.count }
+        let scratch = NSTemporaryDirectory() + "batchform-\(configuration.name)-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var instances: [any ModelInstance] = []
+        let client = ModelClient(maxConnectionsPerInstance: 64)
+        func finish(_ status: TransformJobStatus, _ reason: String?, _ failed: [(String, String)] = [], _ parameters: ResolvedParameters? = nil) async -> TransformJobResult {
+            // Stopping must finish even when the job's task was cancelled.
+            await Task.detached { [instances] in
+                await withDiscardingTaskGroup { group in
+                    for instance in instances { group.addTask { await instance.stop() } }
+                }
+                await client.shutdown()
+            }.value
+            progress.update { $0.phase = status.rawValue }
+            return TransformJobResult(
+                status: status, failureReason: reason, startTime: started, endTime: Date().timeIntervalSince1970, failedObjects: failed,
+                parameters: parameters
+            )
+        }
+        do {
+            progress.update { $0.phase = "starting model servers" }
+            try FileManager.default.createDirectory(atPath: options.logDirectory, withIntermediateDirectories: true)
+            let modelData = try model.modelDataURL.map { try ObjectURI(parsing: $0, workingDirectory: options.workingDirectory) }
+            let modelDirectory = try await ModelArtifacts.prepare(modelData: modelData, stores: stores, scratch: scratch)
+            let runtime = try ModelRuntimes.runtime(for: model.image, workingDirectory: options.workingDirectory)
+            let environment = InstanceEnvironment.build(model: model, job: configuration, modelDirectory: modelDirectory)
+            for index in 0..<configuration.instanceCount {
+                let launch = InstanceLaunch(
+                    index: index, jobName: configuration.name, modelDirectory: modelDirectory, environment: environment,
+                    logFile: "\(options.logDirectory)/instance-\(index + 1).log"
+                )
+                instances.append(try await runtime.launch(launch))
+            }
+            try await withThrowingTaskGroup { group in
+                for instance in instances {
+                    group.addTask {
+                        try await HealthCheck.waitUntilHealthy(instance, client: client, startupTimeout: options.startupTimeout)
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let parameters = ResolvedParameters(
+                job: configuration, container: await client.executionParameters(instances[0])
+            )
+            logger.info("[sagemaker logs]: \(parameters)")
+            progress.update { $0.phase = "transforming" }
+            let failures = try await transform(plan, on: instances, client: client, parameters: parameters)
+            try Task.checkCancellation()
+            if failures.isEmpty { return await finish(.Completed, nil, [], parameters) }
+            return await finish(.Failed, failureReason(failures, of: plan, instances: instances), failures, parameters)
+        } catch is CancellationError {
+            return await finish(.Stopped, nil)
+        } catch {
+            if Task.isCancelled { return await finish(.Stopped, nil) }
+            return await finish(.Failed, "\(error)")
+        }
+    }
+
+    private func failureReason(_ failures: [(String, String)], of plan: TransformPlan, instances: [any ModelInstance]) -> String {
+        let kind = failures.contains { $0.1.contains("HTTP 4") } ? "ClientError" : "AlgorithmError"
+        var reason = "\(kind): \(failures.count) of \(plan.objects.count) input objects failed. "
+            + failures.map { "\($0.0): \($0.1)" }.joined(separator: " ")
+        for instance in instances {
+            if let ended = instance.exitDescription() {
+                reason += " The model server \(instance.name) \(ended)." + HealthCheck.logTail(instance.logFile, lines: 5)
+            }
+        }
+        return reason
+    }
+
+    // MARK: - Scheduling
+
+    /// Hands objects to whichever instance has a free slot; returns the failed objects.
+    private func transform(
+        _ plan: TransformPlan, on instances: [any ModelInstance], client: ModelClient, parameters: ResolvedParameters
+    ) async throws -> [(String, String)] {
+        let queue = ObjectQueue(plan.objects)
+        let failures = Mutex<[Int: (String, String)]>([:])
+        let record: @Sendable (Int, String, String) -> Void = { index, object, reason in
+            failures.withLock { $0[index] = (object, reason) }
+        }
+        try await withThrowingDiscardingTaskGroup { group in
+            for instance in instances {
+                let lane = Lane(instance: instance, slots: AsyncSemaphore(permits: parameters.maxConcurrentTransforms))
+                group.addTask {
+                    try await withThrowingDiscardingTaskGroup { laneGroup in
+                        // An instance whose server has died takes no more objects; others finish them.
+                        while instance.exitDescription() == nil {
+                            try await lane.slots.acquire()
+                            guard let (index, object) = queue.next() else {
+                                lane.slots.release()
+                                return
+                            }
+                            try await dispatch(
+                                object, index: index, lane: lane, client: client, parameters: parameters,
+                                group: &laneGroup, recordFailure: record
+                            )
+                        }
+                    }
+                }
+            }
+        }
+        let unprocessed = queue.remaining()
+        for (index, object) in unprocessed {
+            record(index, object.input.uri.description, "not processed: every model server had stopped.")
+        }
+        return failures.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
+    }
+
+    /// Reads, splits and sends one object's mini-batches (each holding a lane slot); a sibling
+    /// task assembles the answers in order. Called holding one slot, which the first batch uses.
+    private func dispatch(
+        _ object: PlannedObject, index: Int, lane: Lane, client: ModelClient, parameters: ResolvedParameters,
+        group: inout ThrowingDiscardingTaskGroup<any Error>, recordFailure: @escaping @Sendable (Int, String, String) -> Void
+    ) async throws {
+        let (events, sink) = AsyncStream<AssemblyEvent>.makeStream()
+        let abandoned = AbandonFlag()
+        let assembler = ObjectAssembler(
+            object: object, store: try stores.store(for: object.output), lane: lane,
+            assembleWithLine: configuration.assembleWith == .line, progress: progress
+        )
+        group.addTask {
+            if let reason = await assembler.assemble(events, abandoned: abandoned) {
+                recordFailure(index, object.input.uri.description, reason)
+                progress.update { $0.objectsFailed += 1 }
+            } else {
+                progress.update { $0.objectsCompleted += 1 }
+            }
+        }
+        var dispatched = 0
+        var holdingSlot = true
+        do {
+            let stream = try await openRecordStream(
+                try stores.store(for: object.input.uri), object.input.uri, compression: configuration.compression
+            )
+            var batcher = MiniBatcher(
+                source: stream, splitType: configuration.splitType, strategy: parameters.batchStrategy,
+                maxPayloadBytes: MiniBatcher.payloadBytes(megabytes: parameters.maxPayloadInMB),
+                objectName: object.input.uri.description
+            )
+            while let batch = try await batcher.next() {
+                if !holdingSlot { try await lane.slots.acquire() }
+                holdingSlot = false
+                if abandoned.isSet {
+                    lane.slots.release()
+                    break
+                }
+                dispatched += 1
+                let (configuration, instance) = (self.configuration, lane.instance)
+                group.addTask {
+                    let answer: Result<ByteBuffer, any Error>
+                    do {
+                        answer = .success(
+                            try await client.invoke(
+                                instance, body: batch.payload, contentType: configuration.contentType,
+                                accept: configuration.accept, timeout: .seconds(configuration.invocationTimeoutSeconds),
+                                maxRetries: configuration.invocationMaxRetries
+                            )
+                        )
+                    } catch {
+                        answer = .failure(error)
+                    }
+                    sink.yield(.answer(batch.info, answer))
+                }
+            }
+            if holdingSlot { lane.slots.release() }
+            sink.yield(.dispatched(count: dispatched))
+        } catch {
+            if holdingSlot { lane.slots.release() }
+            sink.yield(.readFailed(error, dispatched: dispatched))
+            if error is CancellationError { throw error }
+        }
+    }
+}
+
+/// A model instance and its `MaxConcurrentTransforms` slots. A slot is held from sending a
+/// batch until its answer is written (or dropped), which also bounds the answers waiting to be
+/// put in order.
+final class Lane: Sendable {
+    let instance: any ModelInstance
+    let slots: AsyncSemaphore
+
+    init(instance: any ModelInstance, slots: AsyncSemaphore) {
+        self.instance = instance
+        self.slots = slots
+    }
+}
+
+/// Set once an object has failed, so its remaining batches are not sent.
+final class AbandonFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .relaxed) }
+    func set() { flag.store(true, ordering: .relaxed) }
+}
+
+/// The objects not yet handed out, in input order.
+final class ObjectQueue: Sendable {
+    private let objects: [PlannedObject]
+    private let cursor = Mutex(0)
+
+    init(_ objects: [PlannedObject]) { self.objects = objects }
+
+    func next() -> (Int, PlannedObject)? {
+        cursor.withLock { cursor in
+            guard cursor < objects.count else { return nil }
+            defer { cursor += 1 }
+            return (cursor, objects[cursor])
+        }
+    }
+
+    func remaining() -> [(Int, PlannedObject)] {
+        cursor.withLock { cursor in
+            defer { cursor = objects.count }
+            return (cursor..<objects.count).map { ($0, objects[$0]) }
+        }
+    }
+}
+
+struct BatchInfo: Sendable {
+    var sequenceNumber: Int
+    var firstRecord: Int
+    var recordCount: Int
+    var byteOffset: Int64
+    var bytes: Int
+}
+
+extension MiniBatch {
+    var info: BatchInfo {
+        BatchInfo(
+            sequenceNumber: sequenceNumber, firstRecord: firstRecord, recordCount: recordCount, byteOffset: byteOffset,
+            bytes: payload.readableBytes
+        )
+    }
+}
+
+enum AssemblyEvent: Sendable {
+    case answer(BatchInfo, Result<ByteBuffer, any Error>)
+    case dispatched(count: Int)
+    case readFailed(any Error, dispatched: Int)
+}

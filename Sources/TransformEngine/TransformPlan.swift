@@ -1,0 +1,76 @@
+import Foundation
+import NIOCore
+public import ObjectStorage
+public import TransformSpec
+
+/// One input object and the output it produces.
+public struct PlannedObject: Sendable, Hashable {
+    public var input: ListedObject
+    public var output: ObjectURI
+}
+
+/// The job's inputs, in key order, each with its `.out` location:
+/// `S3OutputPath/<key relative to the prefix's folder (or the manifest's prefix)>.out`.
+public struct TransformPlan: Sendable {
+    public var objects: [PlannedObject]
+
+    public init(objects: [PlannedObject]) { self.objects = objects }
+
+    public static func make(
+        for job: TransformJobConfiguration, stores: ObjectStores, workingDirectory: String
+    ) async throws -> TransformPlan {
+        let inputURI = try ObjectURI(parsing: job.inputURI, workingDirectory: workingDirectory)
+        let outputRoot = try ObjectURI(parsing: job.outputPath, workingDirectory: workingDirectory)
+        _ = try stores.store(for: outputRoot)
+        let inputs: [ListedObject]
+        switch job.dataType {
+        case .s3Prefix:
+            inputs = try await stores.store(for: inputURI).list(prefix: inputURI)
+        case .manifestFile:
+            inputs = try await manifestEntries(inputURI, stores: stores, workingDirectory: workingDirectory)
+        }
+        guard !inputs.isEmpty else { throw ValidationException(noInputsMessage(job.inputURI, uri: inputURI)) }
+        return TransformPlan(
+            objects: inputs.map { PlannedObject(input: $0, output: outputRoot.appending($0.relativeKey + ".out")) }
+        )
+    }
+
+    /// SageMaker's text for an empty input, with the local equivalent for paths.
+    static func noInputsMessage(_ given: String, uri: ObjectURI) -> String {
+        if case .s3(let bucket, _) = uri {
+            return "No S3 objects found under S3 URL \"\(given)\" given in input data source. Please ensure that "
+                + "the bucket exists in the selected region (\(ResourceARN.region)), that objects exist under that S3 "
+                + "prefix, and that the role \"batchform\" has \"s3:ListBucket\" permissions on bucket \"\(bucket)\"."
+        }
+        return "No objects found under \"\(given)\" given in input data source. Please ensure that files exist "
+            + "whose paths start with that prefix (it is a raw prefix, as in S3: end a folder with / to read "
+            + "everything inside it; hidden files are skipped)."
+    }
+
+    /// A manifest: `[{"prefix": "<uri>"}, "relative/key", ...]`; each entry is prefix + key.
+    static func manifestEntries(
+        _ manifest: ObjectURI, stores: ObjectStores, workingDirectory: String
+    ) async throws -> [ListedObject] {
+        let store = try stores.store(for: manifest)
+        let bytes = try await store.readAll(manifest, upTo: 64 << 20)
+        let problem = "The manifest \(manifest) must be a JSON array: [{\"prefix\": \"<location>/\"}, \"key1\", ...]"
+        guard let array = try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView)) as? [Any],
+            let head = array.first as? [String: Any], let prefix = head["prefix"] as? String
+        else { throw ValidationException(problem + ".") }
+        let base = try ObjectURI(parsing: prefix, workingDirectory: workingDirectory)
+        let baseStore = try stores.store(for: base)
+        var entries: [ListedObject] = []
+        for (index, entry) in array.dropFirst().enumerated() {
+            guard let key = entry as? String, !key.isEmpty else {
+                throw ValidationException(problem + "; entry \(index + 2) is not a non-empty string.")
+            }
+            let uri = base.appending(key)
+            guard var object = try? await baseStore.info(uri) else {
+                throw ValidationException("The manifest \(manifest) lists \(uri), which does not exist.")
+            }
+            object.relativeKey = key
+            entries.append(object)
+        }
+        return entries
+    }
+}

@@ -1,0 +1,195 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ModelRuntime
+import TransformEngine
+import TransformSpec
+
+struct TransformCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "transform",
+        abstract: "Run a SageMaker-shaped batch transform job on this machine.",
+        discussion: """
+            Exit status: 0 Completed, 1 Failed (the FailureReason is printed), 2 invalid request \
+            (nothing was run), 130 interrupted (the job is Stopped and writes no new output).
+            """
+    )
+
+    @Option(help: "A JSON file holding a CreateTransformJob request body, as boto3 sends it.")
+    var request: String?
+    @Option(help: "A JSON file holding a CreateModel request body.")
+    var model: String?
+
+    @Option(help: "TransformJobName (default: batchform-<date>-<time>).") var jobName: String?
+    @Option(help: "ModelDataUrl: a model directory or .tar.gz (path, file:// or s3:// URI).") var modelData: String?
+    @Option(help: "PrimaryContainer.Image: the path of a model server executable.") var image: String?
+    @Option(help: "A model Environment entry K=V (repeatable).") var modelEnv: [String] = []
+    @Option(help: "S3Prefix input: a path, file:// or s3:// URI (a raw prefix; end a folder with /).")
+    var input: String?
+    @Option(help: "ManifestFile input: a manifest's path or URI.") var manifest: String?
+    @Option(help: "S3OutputPath: where <input>.out files go.") var output: String?
+    @Option(help: "TransformInput.ContentType, sent as Content-Type.") var contentType: String?
+    @Option(help: "TransformOutput.Accept, sent as Accept.") var accept: String?
+    @Option(help: "None | Line | RecordIO | TFRecord.") var splitType: String?
+    @Option(help: "None | Gzip.") var compression: String?
+    @Option(help: "BatchStrategy: SingleRecord | MultiRecord.") var strategy: String?
+    @Option(help: "MaxPayloadInMB.") var maxPayloadMb: Int?
+    @Option(help: "MaxConcurrentTransforms: requests in flight per instance.") var maxConcurrent: Int?
+    @Option(help: "TransformResources.InstanceCount: model server processes to run.") var instanceCount: Int?
+    @Option(help: "TransformResources.InstanceType (recorded; default ml.m5.large).") var instanceType: String?
+    @Option(help: "AssembleWith: None | Line.") var assembleWith: String?
+    @Option(help: "A job Environment entry K=V (repeatable; wins over the model's).") var env: [String] = []
+    @Option(help: "ModelClientConfig.InvocationsTimeoutInSeconds.") var invocationTimeout: Int?
+    @Option(help: "ModelClientConfig.InvocationsMaxRetries.") var maxRetries: Int?
+    @Option(help: "Seconds to wait for the model's first healthy /ping.") var startupTimeout: Int = 300
+    @Option(help: "Where model server logs go (default ./batchform-logs/<job>/).") var logDir: String?
+    @Flag(help: "Print the final DescribeTransformJob JSON on stdout.") var json = false
+
+    func run() async throws {
+        let workingDirectory = FileManager.default.currentDirectoryPath
+        let (jobRequest, modelDefinition, job): (CreateTransformJobRequest, ModelDefinition, TransformJobConfiguration)
+        do {
+            let built = try buildRequests()
+            jobRequest = built.job
+            job = try TransformJobConfiguration(validating: built.job)
+            modelDefinition = try ModelDefinition(validating: built.model)
+            guard modelDefinition.name == job.modelName else {
+                throw ValidationException("Could not find model \"\(ResourceARN.model(job.modelName))\".")
+            }
+        } catch let error as ValidationException {
+            throw Exit.invalid(error.message)
+        }
+
+        var logger = Logger(label: "batchform")
+        logger.logLevel = .info
+        let options = RunOptions(
+            logDirectory: logDir ?? "\(workingDirectory)/batchform-logs/\(job.name)",
+            startupTimeout: .seconds(startupTimeout), workingDirectory: workingDirectory
+        )
+        let transformJob = TransformJob(model: modelDefinition, configuration: job, options: options, logger: logger)
+        let plan: TransformPlan
+        do {
+            plan = try await transformJob.plan()
+        } catch let error as ValidationException {
+            throw Exit.invalid(error.message)
+        } catch {
+            throw Exit.invalid("\(error)")
+        }
+
+        let created = Date().timeIntervalSince1970
+        let interrupts = InterruptWatcher()
+        let reporter = ProgressReporter(progress: transformJob.progress)
+        let running = Task { await transformJob.run(plan) }
+        interrupts.onInterrupt { running.cancel() }
+        let reporting = Task { await reporter.run() }
+        let result = await running.value
+        reporting.cancel()
+        await reporting.value
+        reporter.finish(result)
+
+        if json {
+            let describe = DescribeTransformJobResponse(
+                request: jobRequest, arn: ResourceARN.transformJob(job.name), status: result.status,
+                failureReason: result.failureReason, creationTime: created, startTime: result.startTime,
+                endTime: result.endTime
+            )
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(describe), as: UTF8.self))
+        }
+        switch result.status {
+        case .Completed: return
+        case .Stopped: throw ExitCode(130)
+        default:
+            FileHandle.standardError.write(Data("FailureReason: \(result.failureReason ?? "unknown")\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    /// The two request bodies: files first, then each flag sets or overrides its field.
+    func buildRequests() throws -> (job: CreateTransformJobRequest, model: CreateModelRequest) {
+        var jobRequest = try request.map { try decode(CreateTransformJobRequest.self, from: $0) } ?? .init()
+        var modelRequest = try model.map { try decode(CreateModelRequest.self, from: $0) } ?? .init()
+
+        if let jobName { jobRequest.TransformJobName = jobName }
+        if jobRequest.TransformJobName == nil {
+            let stamp = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false))
+            jobRequest.TransformJobName = "batchform-" + stamp.filter { $0.isNumber }
+        }
+        var input = jobRequest.TransformInput ?? .init()
+        var source = input.DataSource?.S3DataSource ?? .init()
+        if let path = self.input { source = .init(S3DataType: "S3Prefix", S3Uri: path) }
+        if let manifest { source = .init(S3DataType: "ManifestFile", S3Uri: manifest) }
+        if source.S3Uri != nil || input.DataSource != nil { input.DataSource = .init(S3DataSource: source) }
+        if let contentType { input.ContentType = contentType }
+        if let splitType { input.SplitType = splitType }
+        if let compression { input.CompressionType = compression }
+        if input != .init() { jobRequest.TransformInput = input }
+
+        var output = jobRequest.TransformOutput ?? .init()
+        if let path = self.output { output.S3OutputPath = path }
+        if let accept { output.Accept = accept }
+        if let assembleWith { output.AssembleWith = assembleWith }
+        if output != .init() { jobRequest.TransformOutput = output }
+
+        var resources = jobRequest.TransformResources ?? .init()
+        if let instanceCount { resources.InstanceCount = instanceCount }
+        if let instanceType { resources.InstanceType = instanceType }
+        resources.InstanceCount = resources.InstanceCount ?? 1
+        resources.InstanceType = resources.InstanceType ?? "ml.m5.large"
+        jobRequest.TransformResources = resources
+
+        if let strategy { jobRequest.BatchStrategy = strategy }
+        if let maxPayloadMb { jobRequest.MaxPayloadInMB = maxPayloadMb }
+        if let maxConcurrent { jobRequest.MaxConcurrentTransforms = maxConcurrent }
+        if invocationTimeout != nil || maxRetries != nil {
+            var client = jobRequest.ModelClientConfig ?? .init()
+            if let invocationTimeout { client.InvocationsTimeoutInSeconds = invocationTimeout }
+            if let maxRetries { client.InvocationsMaxRetries = maxRetries }
+            jobRequest.ModelClientConfig = client
+        }
+        if !env.isEmpty { jobRequest.Environment = (jobRequest.Environment ?? [:]).merging(try pairs(env)) { $1 } }
+
+        if modelRequest.ModelName == nil {
+            modelRequest.ModelName = jobRequest.ModelName ?? "\(jobRequest.TransformJobName!)-model"
+        }
+        if jobRequest.ModelName == nil { jobRequest.ModelName = modelRequest.ModelName }
+        var container = modelRequest.PrimaryContainer ?? modelRequest.Containers?.first ?? .init()
+        if let image { container.Image = image }
+        if let modelData { container.ModelDataUrl = modelData }
+        if !modelEnv.isEmpty { container.Environment = (container.Environment ?? [:]).merging(try pairs(modelEnv)) { $1 } }
+        modelRequest.PrimaryContainer = container
+        modelRequest.Containers = modelRequest.Containers.map { Array($0.dropFirst()) }.flatMap { $0.isEmpty ? nil : $0 }
+        return (jobRequest, modelRequest)
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationException("Cannot read \(path).")
+        }
+        do {
+            return try JSONDecoder().decode(type, from: data)
+        } catch {
+            throw ValidationException("\(path) is not a valid \(type) JSON body: \(error)")
+        }
+    }
+
+    private func pairs(_ entries: [String]) throws -> [String: String] {
+        var result: [String: String] = [:]
+        for entry in entries {
+            guard let equals = entry.firstIndex(of: "="), equals != entry.startIndex else {
+                throw ValidationException("\(entry) is not KEY=VALUE.")
+            }
+            result[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+        }
+        return result
+    }
+}
+
+enum Exit {
+    /// An invalid request: SageMaker's ValidationException text on stderr, exit 2.
+    static func invalid(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("ValidationException: \(message)\n".utf8))
+        return ExitCode(2)
+    }
+}
