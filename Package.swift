@@ -82,7 +82,7 @@ let package = Package(
         .testTarget(name: "TransformSpecTests", dependencies: ["TransformSpec"], swiftSettings: swiftSettings),
         .testTarget(
             name: "RecordsTests",
-            dependencies: ["Records", "ObjectStorage", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Records", "ObjectStorage", "TransformSpec", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -13,9 +13,9 @@ public final class ChildProcess: Sendable {
     private let status = Mutex<Int32?>(nil)
 
     /// Starts `executable` with `arguments`, the given environment, and stdout/stderr appended
-    /// to `logFile`.
+    /// to `logFile` (started afresh: one log per run of the job).
     public init(executable: String, arguments: [String], environment: [String: String], logFile: String) throws {
-        let logDescriptor = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        let logDescriptor = open(logFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
         guard logDescriptor >= 0 else {
             throw RuntimeError(.launchFailed, "Cannot open the log file \(logFile): \(String(cString: strerror(errno))).")
         }

@@ -165,6 +165,7 @@ public struct TransformJob: Sendable {
         for (index, object) in unprocessed {
             record(index, object.input.uri.description, "not processed: every model server had stopped.")
         }
+        progress.update { $0.objectsFailed += unprocessed.count }
         return failures.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
     }
 

@@ -151,7 +151,7 @@ struct TransformCommand: AsyncParsableCommand {
         if !env.isEmpty { jobRequest.Environment = (jobRequest.Environment ?? [:]).merging(try pairs(env)) { $1 } }
 
         if modelRequest.ModelName == nil {
-            modelRequest.ModelName = jobRequest.ModelName ?? "\(jobRequest.TransformJobName!)-model"
+            modelRequest.ModelName = jobRequest.ModelName ?? "batchform-model"
         }
         if jobRequest.ModelName == nil { jobRequest.ModelName = modelRequest.ModelName }
         var container = modelRequest.PrimaryContainer ?? modelRequest.Containers?.first ?? .init()
