@@ -87,7 +87,14 @@ let package = Package(
         ),
         .testTarget(
             name: "ModelRuntimeTests",
-            dependencies: ["ModelRuntime", "TransformSpec", "Records", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "ModelRuntime", "TransformSpec", "Records", "ObjectStorage", .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TransformEngineTests",
+            dependencies: ["TransformEngine", "TransformSpec", "ObjectStorage"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
