@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Runs the built `batchform` binary in a scratch folder against the test model server, and
+/// reads back what the model server reported.
+struct Harness {
+    static let packageRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+    static let binary = ProcessInfo.processInfo.environment["BATCHFORM_BINARY"] ?? packageRoot + "/.build/debug/batchform"
+    static let testModel = packageRoot + "/Tests/EndToEndTests/Fixtures/test-model/serve"
+
+    let root: String
+    var reports: String { root + "/reports" }
+
+    init() throws {
+        root = NSTemporaryDirectory() + "batchform-e2e-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root + "/reports", withIntermediateDirectories: true)
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build batchform first: swift build")
+    }
+
+    func write(_ relativePath: String, _ bytes: [UInt8]) throws {
+        let path = root + "/" + relativePath
+        try FileManager.default.createDirectory(
+            atPath: String(path[..<path.lastIndex(of: "/")!]), withIntermediateDirectories: true
+        )
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    func write(_ relativePath: String, _ text: String) throws { try write(relativePath, Array(text.utf8)) }
+
+    func output(_ relativePath: String) -> String? {
+        FileManager.default.contents(atPath: root + "/" + relativePath).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Every file below `folder`, relative to it, hidden ones included (a leftover temp file would show).
+    func files(in folder: String) -> [String] {
+        let base = root + "/" + folder
+        let all = FileManager.default.enumerator(atPath: base)?.allObjects as? [String] ?? []
+        return all.filter { path in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: base + "/" + path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }.sorted()
+    }
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    /// The model is the test model server unless `--image` is given; its reports go to `reports/`.
+    func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
+        let process = try start(arguments, environment: environment)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        return result(of: process)
+    }
+
+    func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        var arguments = ["transform"] + arguments
+        if !arguments.contains("--image") && !arguments.contains("--model") {
+            arguments += ["--image", Self.testModel]
+        }
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        var inherited = ProcessInfo.processInfo.environment
+        inherited["TEST_REPORT_DIR"] = reports
+        inherited.merge(environment) { $1 }
+        process.environment = inherited
+        FileManager.default.createFile(atPath: root + "/stdout.txt", contents: nil)
+        FileManager.default.createFile(atPath: root + "/stderr.txt", contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: root + "/stdout.txt")
+        process.standardError = FileHandle(forWritingAtPath: root + "/stderr.txt")
+        try process.run()
+        return process
+    }
+
+    func result(of process: Process) -> Result {
+        process.waitUntilExit()
+        return Result(
+            status: process.terminationStatus, stdout: output("stdout.txt") ?? "", stderr: output("stderr.txt") ?? ""
+        )
+    }
+
+    /// One entry per `/invocations` request the model servers answered.
+    func requests() -> [[String: Any]] {
+        reportFiles(prefix: "requests-").flatMap { text in
+            text.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+    }
+
+    /// The environment each model server process started with.
+    func environments() -> [[String: String]] {
+        reportFiles(prefix: "env-").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String]
+        }
+    }
+
+    /// Process ids of the model servers that started.
+    func modelServerPIDs() -> [Int32] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: reports)) ?? []
+        return names.filter { $0.hasPrefix("env-") }.compactMap { Int32($0.dropFirst(4).dropLast(5)) }
+    }
+
+    private func reportFiles(prefix: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: reports)) ?? []
+        return names.filter { $0.hasPrefix(prefix) }.sorted().compactMap { output("reports/" + $0) }
+    }
+}
+
+/// The test model's answers, so expected outputs are computed, not copied.
+enum TestModel {
+    static func answer(lines: [String]) -> String {
+        lines.map { String($0.replacingOccurrences(of: "\r", with: "").reversed()) + "\n" }.joined()
+    }
+
+    static func answer(binaryRecords: [[UInt8]]) -> String {
+        binaryRecords.map { $0.map { String(format: "%02x", $0) }.joined() + "\n" }.joined()
+    }
+}
+
+func isAlive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
+
+func recordIO(_ payload: [UInt8]) -> [UInt8] {
+    var frame: [UInt8] = []
+    withUnsafeBytes(of: UInt32(0xced7_230a).littleEndian) { frame += $0 }
+    withUnsafeBytes(of: UInt32(payload.count).littleEndian) { frame += $0 }
+    return frame + payload + [UInt8](repeating: 0, count: (4 - payload.count % 4) % 4)
+}
