@@ -13,7 +13,8 @@ let package = Package(
     name: "batchform",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "batchform", targets: ["batchform"])
+        .executable(name: "batchform", targets: ["batchform"]),
+        .executable(name: "trivial-model-server", targets: ["TrivialModelServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -77,6 +78,17 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Benchmark support, not part of Batchform: a model server that costs almost nothing.
+        .executableTarget(
+            name: "TrivialModelServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/TrivialModelServer",
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "TransformSpecTests", dependencies: ["TransformSpec"], swiftSettings: swiftSettings),

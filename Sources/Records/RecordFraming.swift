@@ -173,3 +173,25 @@ public enum CRC32C {
         return ((crc >> 15) | (crc << 17)) &+ 0xa282_ead8
     }
 }
+
+/// Writers of the binary framings, for tools and tests that produce RecordIO or TFRecord data.
+public enum RecordEncoding {
+    /// One MXNet RecordIO frame (complete record, cflag 0), padded to 4 bytes.
+    public static func recordIO(_ payload: [UInt8], partFlag: UInt32 = 0) -> [UInt8] {
+        var frame: [UInt8] = []
+        withUnsafeBytes(of: RecordFraming.recordIOMagic.littleEndian) { frame += $0 }
+        withUnsafeBytes(of: (UInt32(payload.count) | partFlag << 29).littleEndian) { frame += $0 }
+        return frame + payload + [UInt8](repeating: 0, count: (4 - payload.count % 4) % 4)
+    }
+
+    /// One TFRecord frame: length, masked CRC of the length, data, masked CRC of the data.
+    public static func tfRecord(_ payload: [UInt8]) -> [UInt8] {
+        var length: [UInt8] = []
+        withUnsafeBytes(of: UInt64(payload.count).littleEndian) { length += $0 }
+        var frame = length
+        withUnsafeBytes(of: length.withUnsafeBytes { CRC32C.masked($0) }.littleEndian) { frame += $0 }
+        frame += payload
+        withUnsafeBytes(of: payload.withUnsafeBytes { CRC32C.masked($0) }.littleEndian) { frame += $0 }
+        return frame
+    }
+}

@@ -130,10 +130,3 @@ enum TestModel {
 }
 
 func isAlive(_ pid: Int32) -> Bool { kill(pid, 0) == 0 }
-
-func recordIO(_ payload: [UInt8]) -> [UInt8] {
-    var frame: [UInt8] = []
-    withUnsafeBytes(of: UInt32(0xced7_230a).littleEndian) { frame += $0 }
-    withUnsafeBytes(of: UInt32(payload.count).littleEndian) { frame += $0 }
-    return frame + payload + [UInt8](repeating: 0, count: (4 - payload.count % 4) % 4)
-}

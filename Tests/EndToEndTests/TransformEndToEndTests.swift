@@ -6,16 +6,6 @@ import Testing
     import Glibc
 #endif
 
-func tfRecord(_ payload: [UInt8]) -> [UInt8] {
-    var length: [UInt8] = []
-    withUnsafeBytes(of: UInt64(payload.count).littleEndian) { length += $0 }
-    var frame = length
-    withUnsafeBytes(of: length.withUnsafeBytes { CRC32C.masked($0) }.littleEndian) { frame += $0 }
-    frame += payload
-    withUnsafeBytes(of: payload.withUnsafeBytes { CRC32C.masked($0) }.littleEndian) { frame += $0 }
-    return frame
-}
-
 let linesA = (1...300).map { "row \($0),\($0 * 7 % 13)" }
 let linesB = ["alpha", "beta\r", "gamma"]
 
@@ -66,8 +56,8 @@ let linesB = ["alpha", "beta\r", "gamma"]
     func recordIOAndTFRecordFramesReachTheModelWhole(_ strategy: String) async throws {
         let harness = try Harness()
         let records: [[UInt8]] = (0..<50).map { index in (0..<(index % 9)).map { UInt8(truncatingIfNeeded: $0 * index) } }
-        try harness.write("in/data.rec", records.flatMap(recordIO))
-        try harness.write("tf/data.tfrecord", records.flatMap(tfRecord))
+        try harness.write("in/data.rec", records.flatMap { RecordEncoding.recordIO($0) })
+        try harness.write("tf/data.tfrecord", records.flatMap { RecordEncoding.tfRecord($0) })
         for (input, split, contentType) in [
             ("in/", "RecordIO", "application/x-recordio"), ("tf/", "TFRecord", "application/x-tfrecord"),
         ] {

@@ -35,24 +35,9 @@ func batches(
     return result
 }
 
-func recordIO(_ payload: [UInt8], flag: UInt32 = 0) -> [UInt8] {
-    var frame: [UInt8] = []
-    withUnsafeBytes(of: UInt32(0xced7_230a).littleEndian) { frame += $0 }
-    withUnsafeBytes(of: (UInt32(payload.count) | flag << 29).littleEndian) { frame += $0 }
-    frame += payload
-    frame += [UInt8](repeating: 0, count: (4 - payload.count % 4) % 4)
-    return frame
-}
+func recordIO(_ payload: [UInt8], flag: UInt32 = 0) -> [UInt8] { RecordEncoding.recordIO(payload, partFlag: flag) }
 
-func tfRecord(_ payload: [UInt8]) -> [UInt8] {
-    var length: [UInt8] = []
-    withUnsafeBytes(of: UInt64(payload.count).littleEndian) { length += $0 }
-    var frame = length
-    withUnsafeBytes(of: length.withUnsafeBytes { CRC32C.masked($0) }.littleEndian) { frame += $0 }
-    frame += payload
-    withUnsafeBytes(of: payload.withUnsafeBytes { CRC32C.masked($0) }.littleEndian) { frame += $0 }
-    return frame
-}
+func tfRecord(_ payload: [UInt8]) -> [UInt8] { RecordEncoding.tfRecord(payload) }
 
 func gzip(_ bytes: [UInt8]) throws -> [UInt8] {
     let process = Process()

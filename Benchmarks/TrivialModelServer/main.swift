@@ -1,0 +1,77 @@
+// A model server that costs almost nothing, so benchmarks measure the engine: it counts the
+// records (lines) of each /invocations body and answers one short line ("0\n") per record.
+// Started as `trivial-model-server serve`, on SAGEMAKER_BIND_TO_PORT.
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+final class TrivialModelHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// "0\n" repeated, sliced for each answer instead of built anew.
+    private static let answers = ByteBuffer(string: String(repeating: "0\n", count: 4 << 20))
+    private var uri = ""
+    private var keepAlive = true
+    private var newlines = 0
+    private var bytes = 0
+    private var lastByte: UInt8 = 10
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            uri = head.uri
+            keepAlive = head.isKeepAlive
+            (newlines, bytes, lastByte) = (0, 0, 10)
+        case .body(let body):
+            body.withUnsafeReadableBytes { raw in
+                guard let base = raw.baseAddress, raw.count > 0 else { return }
+                var position = base
+                let end = base + raw.count
+                while let found = memchr(position, 10, end - position) {
+                    newlines += 1
+                    position = UnsafeRawPointer(found) + 1
+                }
+                lastByte = raw[raw.count - 1]
+                bytes += raw.count
+            }
+        case .end:
+            let status: HTTPResponseStatus
+            var answer = ByteBuffer()
+            switch uri {
+            case "/ping": status = .ok
+            case "/invocations":
+                status = .ok
+                let records = newlines + (bytes > 0 && lastByte != 10 ? 1 : 0)
+                answer = Self.answers.getSlice(at: 0, length: min(records, 4 << 20) * 2)!
+            default: status = .notFound
+            }
+            var headers = HTTPHeaders([("Content-Length", String(answer.readableBytes)), ("Content-Type", "text/plain")])
+            if !keepAlive { headers.add(name: "Connection", value: "close") }
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            if answer.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(answer))), promise: nil) }
+            let keepAlive = self.keepAlive
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                if !keepAlive { context.close(promise: nil) }
+            }
+        }
+    }
+}
+
+guard CommandLine.arguments.dropFirst().first == "serve" else {
+    FileHandle.standardError.write(Data("usage: trivial-model-server serve\n".utf8))
+    exit(2)
+}
+let port = Int(ProcessInfo.processInfo.environment["SAGEMAKER_BIND_TO_PORT"] ?? "8080") ?? 8080
+let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    .serverChannelOption(.backlog, value: 256)
+    .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+    .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+    .childChannelInitializer { channel in
+        channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(TrivialModelHandler()) }
+    }
+    .bind(host: "127.0.0.1", port: port)
+    .wait()
+print("trivial model server listening on \(port)")
+try channel.closeFuture.wait()
