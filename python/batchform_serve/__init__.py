@@ -1,0 +1,1 @@
+"""Batchform's built-in model server for SageMaker `inference.py` handlers."""

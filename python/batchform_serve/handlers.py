@@ -1,0 +1,192 @@
+"""Loads the user's `inference.py` and calls its handlers with the toolkit's rules.
+
+- The module is `SAGEMAKER_PROGRAM` (default `inference.py`) from the code directory.
+- `transform_fn` together with `input_fn`/`predict_fn`/`output_fn` is an error at start-up.
+- Each handler may take one extra trailing argument, the `context`.
+- Missing handlers fall back to defaults: decode / `model.predict` / encode, and a `model_fn`
+  that loads `model.joblib` or `model.pkl`.
+"""
+import importlib.util
+import inspect
+import json
+import os
+import pickle
+import sys
+import threading
+
+from . import codecs
+
+HANDLER_NAMES = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn", "pre_model_fn",
+                 "model_warmup_fn", "execution_parameters_fn")
+
+
+class StartupError(Exception):
+    """The model cannot be served; the message says what to change."""
+
+
+class RequestProperties:
+    def __init__(self, headers):
+        self._headers = dict(headers)
+
+    def get_request_properties(self):
+        return self._headers
+
+
+class Context:
+    """What toolkit handlers receive as `context`: model_dir, request headers, response controls."""
+
+    def __init__(self, model_dir):
+        self.system_properties = {"model_dir": model_dir, "gpu_id": None, "batch_size": 1}
+        self.request_processor = [RequestProperties({})]
+        self.response_content_type = None
+        self.response_status = None
+        self.response_headers = {}
+
+    def get_request_header(self, index, key):
+        return self.request_processor[index].get_request_properties().get(key)
+
+    def set_response_content_type(self, index, content_type):
+        self.response_content_type = content_type
+
+    def set_response_status(self, code=200, phrase=""):
+        self.response_status = code
+
+    def set_response_header(self, index, key, value):
+        self.response_headers[key] = value
+
+
+def call(function, args, context):
+    """Calls with `context` appended when the function takes one more parameter."""
+    count = len(inspect.signature(function).parameters)
+    if count == len(args):
+        return function(*args)
+    if count == len(args) + 1:
+        return function(*args, context)
+    raise TypeError(f"{function.__name__} takes {count} arguments but {len(args)} (or {len(args) + 1} "
+                    "with context) were given")
+
+
+def default_model_fn(model_dir):
+    for name in ("model.joblib", "model.pkl", "model.pickle"):
+        path = os.path.join(model_dir, name)
+        if os.path.exists(path):
+            if name.endswith("joblib"):
+                import joblib
+
+                return joblib.load(path)
+            with open(path, "rb") as f:
+                return pickle.load(f)
+    raise StartupError(
+        f"no model_fn in the user module and no model.joblib or model.pkl in {model_dir}: "
+        "define model_fn(model_dir) in inference.py"
+    )
+
+
+def default_input_fn(input_data, content_type):
+    return codecs.decode(input_data, content_type)
+
+
+def default_predict_fn(data, model):
+    if hasattr(model, "predict"):
+        return model.predict(data)
+    if callable(model):
+        return model(data)
+    raise StartupError("the model has no predict() and is not callable: define predict_fn(data, model)")
+
+
+def default_output_fn(prediction, accept):
+    return codecs.encode(prediction, accept)
+
+
+def find_code_directory(model_dir, environ):
+    """SAGEMAKER_SUBMIT_DIRECTORY when it is a local folder (Batchform unpacks URIs before
+    starting the server), else the model's own code/ folder."""
+    submitted = environ.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
+    if submitted.startswith("file://"):
+        submitted = submitted[len("file://"):]
+    if submitted == "/opt/ml/model/code":
+        submitted = os.path.join(model_dir, "code")
+    if submitted and os.path.isdir(submitted):
+        return submitted
+    return os.path.join(model_dir, "code")
+
+
+def load_user_module(code_dir, program):
+    """Imports the user module; None when the default program is absent (defaults are used)."""
+    name = program[:-3] if program.endswith(".py") else program
+    path = os.path.join(code_dir, name + ".py")
+    if not os.path.exists(path):
+        return None
+    for folder in (os.path.join(code_dir, "lib"), code_dir):
+        if os.path.isdir(folder) and folder not in sys.path:
+            sys.path.insert(0, folder)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        raise StartupError(f"importing {path} failed: {type(error).__name__}: {error}") from error
+    return module
+
+
+class Handlers:
+    def __init__(self, module, model_dir):
+        found = {name: getattr(module, name, None) for name in HANDLER_NAMES} if module else {}
+        found = {name: value for name, value in found.items() if callable(value)}
+        if "transform_fn" in found and {"input_fn", "predict_fn", "output_fn"} & found.keys():
+            clashing = sorted({"input_fn", "predict_fn", "output_fn"} & found.keys())
+            raise StartupError(
+                f"the user module defines transform_fn together with {', '.join(clashing)}; "
+                "define either transform_fn or input_fn/predict_fn/output_fn"
+            )
+        self.model_dir = model_dir
+        self.context = Context(model_dir)
+        self.model_fn = found.get("model_fn", default_model_fn)
+        self.transform_fn = found.get("transform_fn")
+        self.input_fn = found.get("input_fn", default_input_fn)
+        self.predict_fn = found.get("predict_fn", default_predict_fn)
+        self.output_fn = found.get("output_fn", default_output_fn)
+        self.pre_model_fn = found.get("pre_model_fn")
+        self.model_warmup_fn = found.get("model_warmup_fn")
+        self.execution_parameters_fn = found.get("execution_parameters_fn")
+        self.model = None
+        self.loaded = threading.Event()
+
+    def load_model(self):
+        if self.pre_model_fn:
+            call(self.pre_model_fn, (self.model_dir,), self.context)
+        self.model = call(self.model_fn, (self.model_dir,), self.context)
+        if self.model_warmup_fn:
+            call(self.model_warmup_fn, (self.model_dir, self.model), self.context)
+
+    def transform(self, body, headers, default_accept):
+        """Runs one request; returns (body bytes, content type, extra response headers)."""
+        lowered = {key.lower(): value for key, value in headers.items()}
+        content_type = lowered.get("content-type")
+        accept = lowered.get("accept")
+        if not accept or accept == "*/*":
+            accept = default_accept
+        # The toolkits hand text types over as str and everything else as bytes.
+        data = bytes(body).decode("utf-8") if codecs.media_type(content_type) in codecs.TEXT_TYPES else body
+        # A fresh context per request: a worker serves several connections on threads.
+        context = Context(self.model_dir)
+        context.request_processor = [RequestProperties(headers)]
+        if self.transform_fn:
+            result = call(self.transform_fn, (self.model, data, content_type, accept), context)
+        else:
+            decoded = call(self.input_fn, (data, content_type), context)
+            prediction = call(self.predict_fn, (decoded, self.model), context)
+            result = call(self.output_fn, (prediction, accept), context)
+        response_type = context.response_content_type or accept
+        if isinstance(result, tuple) and len(result) == 2:
+            result, response_type = result
+        elif hasattr(result, "get_data") and hasattr(result, "mimetype"):  # a flask.Response
+            result, response_type = result.get_data(), result.mimetype
+        if isinstance(result, (bytes, bytearray, memoryview)):
+            payload = bytes(result)
+        elif isinstance(result, str):
+            payload = result.encode("utf-8")
+        else:
+            payload = json.dumps(result, default=lambda value: value.tolist()).encode("utf-8")
+        return payload, response_type, context.response_headers

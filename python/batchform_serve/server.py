@@ -1,0 +1,203 @@
+"""The pre-fork HTTP server: N worker processes share one listening socket; each loads the model
+once at start-up and serves keep-alive connections on threads (TCP_NODELAY, one write per
+response). `/ping` answers 200 only once every worker has loaded the model.
+"""
+import ctypes
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from socketserver import ThreadingMixIn
+
+from . import codecs
+from .handlers import Handlers, StartupError, find_code_directory, load_user_module
+from .requirements import install_requirements
+
+
+def log(message):
+    print(f"batchform_serve[{os.getpid()}]: {message}", file=sys.stderr, flush=True)
+
+
+class Settings:
+    def __init__(self, environ):
+        self.port = int(environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
+        self.host = environ.get("BATCHFORM_BIND_HOST", "127.0.0.1")
+        self.workers = max(1, int(environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or os.cpu_count() or 1))
+        self.model_dir = environ.get("SM_MODEL_DIR", "/opt/ml/model")
+        self.program = environ.get("SAGEMAKER_PROGRAM") or "inference.py"
+        self.program_was_named = bool(environ.get("SAGEMAKER_PROGRAM"))
+        self.code_dir = find_code_directory(self.model_dir, environ)
+        self.default_accept = environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or codecs.JSON
+        self.max_payload_mb = int(environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") or 6)
+        self.body_limit = (int(environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") or 100) or 100) << 20
+
+
+def limit_threads(workers, environ):
+    """Without this every worker starts a BLAS/OpenMP pool the size of the machine."""
+    per_worker = str(max(1, (os.cpu_count() or 1) // workers))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        environ.setdefault(name, per_worker)
+
+
+class WorkerServer(ThreadingMixIn, HTTPServer):
+    daemon_threads = True
+
+
+def make_handler(handlers, settings, ready, expected):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, *args):
+            pass
+
+        def respond(self, status, body=b"", content_type="text/plain", headers=None):
+            lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}",
+                     f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
+            lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+            # One write: headers and body in one segment (no Nagle/delayed-ACK stall).
+            self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+
+        def read_body(self):
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                parts, total = [], 0
+                while True:
+                    size = int(self.rfile.readline().split(b";", 1)[0].strip(), 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        return b"".join(parts)
+                    total += size
+                    if total > settings.body_limit:
+                        raise codecs.BadRequest("request body over the payload limit")
+                    parts.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > settings.body_limit:
+                raise codecs.BadRequest("request body over the payload limit")
+            return self.rfile.read(length)
+
+        def do_GET(self):
+            if self.path == "/ping":
+                self.respond(200 if ready.value >= expected else 503)
+            elif self.path == "/execution-parameters":
+                if handlers.execution_parameters_fn:
+                    parameters = handlers.execution_parameters_fn()
+                else:
+                    parameters = {"MaxConcurrentTransforms": expected, "BatchStrategy": "MULTI_RECORD",
+                                  "MaxPayloadInMB": settings.max_payload_mb}
+                body = parameters if isinstance(parameters, (bytes, str)) else json.dumps(parameters)
+                self.respond(200, body.encode() if isinstance(body, str) else body, codecs.JSON)
+            else:
+                self.respond(404, b"not found")
+
+        def do_POST(self):
+            if self.path != "/invocations":
+                self.respond(404, b"not found")
+                return
+            if not handlers.loaded.is_set():
+                self.respond(503, b"the model is still loading; wait for /ping to answer 200")
+                return
+            try:
+                body = self.read_body()
+                payload, content_type, headers = handlers.transform(body, self.headers, settings.default_accept)
+                self.respond(200, payload, content_type or settings.default_accept, headers)
+            except Exception as error:  # every failure becomes an HTTP answer the engine can report
+                status = getattr(error, "status_code", None)
+                status = status if isinstance(status, int) and 400 <= status < 600 else 500
+                message = f"{type(error).__name__}: {error}"
+                if status == 500:
+                    frame = traceback.extract_tb(error.__traceback__)[-1:]
+                    where = f" (at {frame[0].filename}:{frame[0].lineno})" if frame else ""
+                    log(f"/invocations failed: {message}{where}")
+                self.respond(status, message.encode("utf-8", "replace")[:4096])
+
+    return Handler
+
+
+def run_worker(listener, handlers, settings, ready, expected):
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    # Die with the supervisor, even if it is killed outright.
+    libc = ctypes.CDLL(None)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    # Serve at once, so /ping answers promptly (503) while the model loads.
+    server = WorkerServer((settings.host, settings.port), make_handler(handlers, settings, ready, expected),
+                          bind_and_activate=False)
+    server.socket.close()
+    server.socket = listener
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        handlers.load_model()
+    except Exception as error:
+        log(f"model_fn failed: {type(error).__name__}: {error}")
+        traceback.print_exc()
+        os._exit(3)
+    handlers.loaded.set()
+    with ready.get_lock():
+        ready.value += 1
+    threading.Event().wait()
+
+
+def main(arguments):
+    if arguments[:1] != ["serve"]:
+        print("usage: python -m batchform_serve serve", file=sys.stderr)
+        return 2
+    settings = Settings(os.environ)
+    limit_threads(settings.workers, os.environ)
+    try:
+        install_requirements(settings.code_dir)
+        module = load_user_module(settings.code_dir, settings.program)
+        if module is None and settings.program_was_named:
+            raise StartupError(f"SAGEMAKER_PROGRAM is {settings.program} but {settings.code_dir} has no such file")
+        handlers = Handlers(module, settings.model_dir)
+    except StartupError as error:
+        log(f"cannot start: {error}")
+        return 3
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((settings.host, settings.port))
+    listener.listen(128)
+    ready = multiprocessing.Value("i", 0)
+    log(f"serving {settings.code_dir}/{settings.program if module else '(default handlers)'} on "
+        f"{settings.host}:{settings.port} with {settings.workers} workers")
+
+    children = {}
+
+    def spawn():
+        pid = os.fork()
+        if pid == 0:
+            run_worker(listener, handlers, settings, ready, settings.workers)
+            os._exit(0)
+        children[pid] = time.monotonic()
+
+    def stop(*_):
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(settings.workers):
+        spawn()
+    while True:
+        pid, status = os.wait()
+        children.pop(pid, None)
+        code = os.waitstatus_to_exitcode(status)
+        if code == 3:
+            log("a worker could not load the model; stopping")
+            stop()
+        # A worker that died serving (a crash, the OOM killer) is replaced; until its model is
+        # loaded again, /ping reports not ready.
+        log(f"worker {pid} exited ({code}); starting a new one")
+        with ready.get_lock():
+            ready.value = max(0, ready.value - 1)
+        spawn()

@@ -1,0 +1,160 @@
+"""The built-in server as a real process: workers, readiness, keep-alive, errors."""
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+PACKAGE_DIR = os.path.join(os.path.dirname(__file__), "..")
+
+INFERENCE = '''
+import os, time
+
+class Teapot(Exception):
+    status_code = 418
+
+def model_fn(model_dir):
+    time.sleep(float(os.environ.get("LOAD_SECONDS", "0")))
+    with open(os.path.join(model_dir, "loads.txt"), "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    return "model"
+
+def transform_fn(model, body, content_type, accept):
+    text = body if isinstance(body, str) else bytes(body).decode()
+    if text == "crash":
+        os._exit(9)
+    if text == "teapot":
+        raise Teapot("short and stout")
+    if text == "boom":
+        raise RuntimeError("the model broke")
+    return {"pid": os.getpid(), "omp": os.environ.get("OMP_NUM_THREADS"), "length": len(text)}, "application/json"
+'''
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    started = []
+
+    def start(workers=2, load_seconds=0.0, requirements=None, extra_env=None):
+        (tmp_path / "code").mkdir(exist_ok=True)
+        (tmp_path / "code" / "inference.py").write_text(INFERENCE)
+        if requirements is not None:
+            (tmp_path / "code" / "requirements.txt").write_text(requirements)
+        port = free_port()
+        env = dict(os.environ, SM_MODEL_DIR=str(tmp_path), SAGEMAKER_BIND_TO_PORT=str(port),
+                   SAGEMAKER_MODEL_SERVER_WORKERS=str(workers), LOAD_SECONDS=str(load_seconds),
+                   PYTHONPATH=PACKAGE_DIR, BATCHFORM_REQUIREMENTS_CACHE=str(tmp_path / "cache"))
+        env.pop("OMP_NUM_THREADS", None)
+        env.update(extra_env or {})
+        process = subprocess.Popen([sys.executable, "-m", "batchform_serve", "serve"], env=env,
+                                   stderr=subprocess.PIPE, text=True)
+        started.append(process)
+        return process, port
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def get(port, path):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", path)
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def wait_ready(port, seconds=20):
+    deadline = time.monotonic() + seconds
+    statuses = []
+    while time.monotonic() < deadline:
+        try:
+            status, _ = get(port, "/ping")
+            statuses.append(status)
+            if status == 200:
+                return statuses
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"never ready: {statuses}")
+
+
+def post(connection, body, headers=None):
+    connection.request("POST", "/invocations", body=body, headers=headers or {"Content-Type": "text/plain"})
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def test_ping_waits_for_every_worker_and_each_loads_the_model_once(server, tmp_path):
+    _, port = server(workers=2, load_seconds=1.0)
+    statuses = wait_ready(port)
+    assert 503 in statuses and statuses[-1] == 200
+    loads = (tmp_path / "loads.txt").read_text().split()
+    assert len(loads) == 2 and len(set(loads)) == 2
+
+
+def test_keep_alive_connection_serves_many_requests(server):
+    _, port = server(workers=2)
+    wait_ready(port)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    answers = [post(connection, b"x" * n) for n in range(1, 30)]
+    assert all(status == 200 for status, _ in answers)
+    assert [json.loads(body)["length"] for _, body in answers] == list(range(1, 30))
+    assert connection.sock is not None  # never closed by the server
+
+
+def test_chunked_request_bodies_are_read(server):
+    _, port = server(workers=1)
+    wait_ready(port)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("POST", "/invocations", body=iter([b"abc", b"defg"]),
+                       headers={"Content-Type": "text/plain", "Transfer-Encoding": "chunked"}, encode_chunked=True)
+    response = connection.getresponse()
+    assert response.status == 200 and json.loads(response.read())["length"] == 7
+
+
+def test_threads_are_limited_per_worker_and_execution_parameters_name_the_workers(server):
+    _, port = server(workers=2)
+    wait_ready(port)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    _, body = post(connection, b"x")
+    assert json.loads(body)["omp"] == str(max(1, (os.cpu_count() or 1) // 2))
+    status, body = get(port, "/execution-parameters")
+    assert status == 200
+    assert json.loads(body) == {"MaxConcurrentTransforms": 2, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}
+
+
+def test_errors_use_the_exceptions_status_or_500_with_its_message(server):
+    _, port = server(workers=1)
+    wait_ready(port)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    assert post(connection, b"teapot") == (418, b"Teapot: short and stout")
+    assert post(connection, b"boom") == (500, b"RuntimeError: the model broke")
+
+
+def test_a_crashed_worker_is_replaced(server):
+    _, port = server(workers=1)
+    wait_ready(port)
+    with pytest.raises((ConnectionError, http.client.HTTPException)):
+        post(http.client.HTTPConnection("127.0.0.1", port, timeout=5), b"crash")
+    wait_ready(port)
+    assert post(http.client.HTTPConnection("127.0.0.1", port, timeout=5), b"ok")[0] == 200
+
+
+def test_requirements_are_installed_once_and_a_failed_install_stops_the_server(server, tmp_path):
+    process, port = server(workers=1, requirements="--no-index\n")
+    wait_ready(port)
+    assert (tmp_path / "cache").is_dir() and len(list((tmp_path / "cache").iterdir())) == 1
+    failing, _ = server(workers=1, requirements="--no-index\nbatchform-no-such-package==1.0\n")
+    assert failing.wait(timeout=60) == 3
+    assert "pip install -r" in failing.stderr.read()
