@@ -24,13 +24,16 @@ public enum ModelArtifacts {
             }
             if isDirectory.boolValue { return path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path }
         }
-        let store = try stores.store(for: modelData)
-        let target = scratch + "/model"
+        return try await unpack(modelData, stores: stores, into: scratch + "/model")
+    }
+
+    /// Unpacks a `.tar.gz` into a fresh folder `target`; returns `target`.
+    public static func unpack(_ archive: ObjectURI, stores: ObjectStores, into target: String) async throws -> String {
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-        let compressed = try await store.openReader(modelData)
+        let compressed = try await stores.store(for: archive).openReader(archive)
         try await TarArchive.extract(
-            from: GzipStream(AnyByteStream(compressed), name: modelData.description), into: target,
-            name: modelData.description
+            from: GzipStream(AnyByteStream(compressed), name: archive.description), into: target,
+            name: archive.description
         )
         return target
     }

@@ -42,6 +42,7 @@ public protocol ModelRuntime: Sendable {
 public enum ModelRuntimes {
     /// The runtime for a model's `Image`.
     public static func runtime(for image: String, workingDirectory: String) throws(RuntimeError) -> any ModelRuntime {
+        if BuiltinPythonRuntime.serves(image: image) { return try BuiltinPythonRuntime() }
         let path = image.hasPrefix("file://") ? String(image.dropFirst("file://".count)) : image
         if path.hasPrefix("/") || path.hasPrefix("./") || path.hasPrefix("../") || image.hasPrefix("file://")
             || FileManager.default.fileExists(atPath: workingDirectory + "/" + path)
@@ -54,21 +55,24 @@ public enum ModelRuntimes {
                         + "or fix the path; it is started as `\(absolute) serve`."
                 )
             }
-            return LocalExecutableRuntime(executable: absolute)
+            return LocalExecutableRuntime(command: [absolute])
         }
         throw RuntimeError(
             .unsupportedImage,
             "Image \(image) is not supported yet. Supported: the path of a model server executable "
-                + "(absolute, relative, or file://), started as `<executable> serve` like a SageMaker container."
+                + "(absolute, relative, or file://), started as `<executable> serve` like a SageMaker container; "
+                + "`batchform/python` or a SageMaker scikit-learn, PyTorch, XGBoost or Hugging Face inference "
+                + "image URI, which run inference.py handlers with the built-in server."
         )
     }
 }
 
-/// Runs a local executable as `<executable> serve`, the way SageMaker runs a container.
+/// Runs a local command as `<command...> serve`, the way SageMaker runs a container.
 public struct LocalExecutableRuntime: ModelRuntime {
-    public let executable: String
+    /// The executable and any arguments before `serve`.
+    public let command: [String]
 
-    public init(executable: String) { self.executable = executable }
+    public init(command: [String]) { self.command = command }
 
     public func launch(_ launch: InstanceLaunch) async throws -> any ModelInstance {
         let port = try LoopbackPort.free()
@@ -76,7 +80,8 @@ public struct LocalExecutableRuntime: ModelRuntime {
         environment.merge(launch.environment) { _, contract in contract }
         environment["SAGEMAKER_BIND_TO_PORT"] = String(port)
         let process = try ChildProcess(
-            executable: executable, arguments: ["serve"], environment: environment, logFile: launch.logFile
+            executable: command[0], arguments: Array(command.dropFirst()) + ["serve"], environment: environment,
+            logFile: launch.logFile
         )
         return LocalProcessInstance(
             name: "\(launch.jobName)-\(launch.index + 1)", baseURL: "http://127.0.0.1:\(port)", logFile: launch.logFile,

@@ -84,7 +84,11 @@ public struct TransformJob: Sendable {
             let modelData = try model.modelDataURL.map { try ObjectURI(parsing: $0, workingDirectory: options.workingDirectory) }
             let modelDirectory = try await ModelArtifacts.prepare(modelData: modelData, stores: stores, scratch: scratch)
             let runtime = try ModelRuntimes.runtime(for: model.image, workingDirectory: options.workingDirectory)
-            let environment = InstanceEnvironment.build(model: model, job: configuration, modelDirectory: modelDirectory)
+            let environment = try await SubmitDirectory.localize(
+                InstanceEnvironment.build(model: model, job: configuration, modelDirectory: modelDirectory),
+                modelDirectory: modelDirectory, stores: stores, scratch: scratch,
+                workingDirectory: options.workingDirectory
+            )
             for index in 0..<configuration.instanceCount {
                 let launch = InstanceLaunch(
                     index: index, jobName: configuration.name, modelDirectory: modelDirectory, environment: environment,

@@ -75,8 +75,8 @@ struct Harness {
         inherited["TEST_REPORT_DIR"] = reports
         inherited.merge(environment) { $1 }
         process.environment = inherited
-        FileManager.default.createFile(atPath: root + "/stdout.txt", contents: nil)
-        FileManager.default.createFile(atPath: root + "/stderr.txt", contents: nil)
+        _ = FileManager.default.createFile(atPath: root + "/stdout.txt", contents: nil)
+        _ = FileManager.default.createFile(atPath: root + "/stderr.txt", contents: nil)
         process.standardOutput = FileHandle(forWritingAtPath: root + "/stdout.txt")
         process.standardError = FileHandle(forWritingAtPath: root + "/stderr.txt")
         try process.run()
