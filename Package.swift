@@ -21,13 +21,20 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "TransformSpec", swiftSettings: swiftSettings),
         .target(
+            name: "AWSSigV4",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "ObjectStorage",
             dependencies: [
+                "AWSSigV4",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
@@ -92,6 +99,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "TransformSpecTests", dependencies: ["TransformSpec"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "AWSSigV4Tests", dependencies: ["AWSSigV4"], exclude: ["botocore-vectors.json"], swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "RecordsTests",
             dependencies: ["Records", "ObjectStorage", "TransformSpec", .product(name: "NIOCore", package: "swift-nio")],
