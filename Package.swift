@@ -37,6 +37,8 @@ let package = Package(
                 "AWSSigV4",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -80,6 +82,7 @@ let package = Package(
             name: "batchform",
             dependencies: [
                 "TransformSpec",
+                "ObjectStorage",
                 "TransformEngine",
                 "ModelRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -121,7 +124,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Records", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Records", "ObjectStorage", "AWSSigV4", .product(name: "NIOCore", package: "swift-nio")],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),

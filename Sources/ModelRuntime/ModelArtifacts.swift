@@ -24,7 +24,30 @@ public enum ModelArtifacts {
             }
             if isDirectory.boolValue { return path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path }
         }
+        if case .s3 = modelData, let etag = try await stores.store(for: modelData).info(modelData).etag {
+            return try await cachedUnpack(modelData, etag: etag, stores: stores)
+        }
         return try await unpack(modelData, stores: stores, into: scratch + "/model")
+    }
+
+    /// Remote archives are unpacked once per content (ETag) into `$BATCHFORM_CACHE_DIR/models`
+    /// (default `~/.cache/batchform/models`), so the next job with the same model downloads nothing.
+    /// A folder appears there only complete: it is unpacked beside it and renamed into place.
+    static func cachedUnpack(_ archive: ObjectURI, etag: String, stores: ObjectStores) async throws -> String {
+        let environment = ProcessInfo.processInfo.environment
+        let cacheRoot = environment["BATCHFORM_CACHE_DIR"] ?? (NSHomeDirectory() + "/.cache/batchform")
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: a stable name, not a security boundary
+        for byte in "\(archive)\n\(etag)".utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        let target = "\(cacheRoot)/models/\(String(hash, radix: 16))"
+        if FileManager.default.fileExists(atPath: target) { return target }
+        let partial = "\(target).partial-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: partial) }
+        _ = try await unpack(archive, stores: stores, into: partial)
+        // Another job may have finished the same model first; either copy is complete.
+        if rename(partial, target) != 0, !FileManager.default.fileExists(atPath: target) {
+            throw RuntimeError(.modelDataNotFound, "Could not place the unpacked \(archive) in \(target): \(String(cString: strerror(errno))).")
+        }
+        return target
     }
 
     /// Unpacks a `.tar.gz` into a fresh folder `target`; returns `target`.

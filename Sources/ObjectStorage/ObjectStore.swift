@@ -61,11 +61,14 @@ public struct ListedObject: Sendable, Hashable {
     public var uri: ObjectURI
     public var relativeKey: String
     public var size: Int64?
+    /// What changes when the content does (S3's ETag), where the store knows it.
+    public var etag: String?
 
-    public init(uri: ObjectURI, relativeKey: String, size: Int64?) {
+    public init(uri: ObjectURI, relativeKey: String, size: Int64?, etag: String? = nil) {
         self.uri = uri
         self.relativeKey = relativeKey
         self.size = size
+        self.etag = etag
     }
 }
 

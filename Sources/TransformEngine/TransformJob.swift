@@ -2,7 +2,7 @@ import Foundation
 public import Logging
 public import ModelRuntime
 import NIOCore
-import ObjectStorage
+public import ObjectStorage
 import Records
 import Synchronization
 public import TransformSpec
@@ -24,11 +24,14 @@ public struct RunOptions: Sendable {
     public var logDirectory: String
     public var startupTimeout: Duration
     public var workingDirectory: String
+    /// Endpoint and region for `s3://` locations where the command line gives them.
+    public var s3: S3Options
 
-    public init(logDirectory: String, startupTimeout: Duration, workingDirectory: String) {
+    public init(logDirectory: String, startupTimeout: Duration, workingDirectory: String, s3: S3Options = S3Options()) {
         self.logDirectory = logDirectory
         self.startupTimeout = startupTimeout
         self.workingDirectory = workingDirectory
+        self.s3 = s3
     }
 }
 
@@ -39,13 +42,14 @@ public struct TransformJob: Sendable {
     public let configuration: TransformJobConfiguration
     public let options: RunOptions
     public let progress = JobProgress()
-    private let stores = ObjectStores()
+    private let stores: ObjectStores
     private let logger: Logger
 
     public init(model: ModelDefinition, configuration: TransformJobConfiguration, options: RunOptions, logger: Logger) {
         self.model = model
         self.configuration = configuration
         self.options = options
+        self.stores = ObjectStores(s3: options.s3)
         var logger = logger
         logger[metadataKey: "job"] = .string(configuration.name)
         self.logger = logger

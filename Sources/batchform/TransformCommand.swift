@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ModelRuntime
+import ObjectStorage
 import TransformEngine
 import TransformSpec
 
@@ -43,6 +44,10 @@ struct TransformCommand: AsyncParsableCommand {
     @Option(help: "ModelClientConfig.InvocationsMaxRetries.") var maxRetries: Int?
     @Option(help: "Seconds to wait for the model's first healthy /ping.") var startupTimeout: Int = 300
     @Option(help: "Where model server logs go (default ./batchform-logs/<job>/).") var logDir: String?
+    @Option(help: "S3 endpoint URL for s3:// locations (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile, AWS).")
+    var s3Endpoint: String?
+    @Option(help: "AWS region for s3:// locations (default: AWS_REGION, AWS_DEFAULT_REGION, the profile, us-east-1).")
+    var region: String?
     @Flag(help: "Print the final DescribeTransformJob JSON on stdout.") var json = false
 
     func run() async throws {
@@ -64,7 +69,8 @@ struct TransformCommand: AsyncParsableCommand {
         logger.logLevel = .info
         let options = RunOptions(
             logDirectory: logDir ?? "\(workingDirectory)/batchform-logs/\(job.name)",
-            startupTimeout: .seconds(startupTimeout), workingDirectory: workingDirectory
+            startupTimeout: .seconds(startupTimeout), workingDirectory: workingDirectory,
+            s3: S3Options(endpoint: s3Endpoint, region: region)
         )
         let transformJob = TransformJob(model: modelDefinition, configuration: job, options: options, logger: logger)
         let plan: TransformPlan

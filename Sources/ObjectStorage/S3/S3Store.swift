@@ -1,0 +1,251 @@
+import AsyncHTTPClient
+public import Foundation
+public import NIOCore
+import NIOHTTP1
+import Synchronization
+
+/// S3 (or any S3-compatible service) behind the `ObjectStore` protocol. The configuration is
+/// resolved on first use, so a job that touches no `s3://` location needs no credentials.
+public final class S3Store: ObjectStore {
+    private let options: S3Options
+    private let environment: [String: String]
+    private let resolved = Mutex<S3Client?>(nil)
+
+    public init(options: S3Options = S3Options(), environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.options = options
+        self.environment = environment
+    }
+
+    func client() throws(StorageError) -> S3Client {
+        if let client = resolved.withLock({ $0 }) { return client }
+        let client = S3Client(configuration: try S3Configuration.resolve(options, environment: environment), http: S3Client.sharedHTTPClient)
+        resolved.withLock { $0 = client }
+        return client
+    }
+
+    static func location(_ uri: ObjectURI) throws(StorageError) -> (bucket: String, key: String) {
+        guard case .s3(let bucket, let key) = uri else { throw StorageError(.notSupported, "\(uri) is not an s3:// URI.") }
+        return (bucket, key)
+    }
+
+    /// ListObjectsV2, every page. Keys ending in `/` are folder markers, not data, and are skipped.
+    public func list(prefix: ObjectURI) async throws -> [ListedObject] {
+        let (bucket, prefixKey) = try Self.location(prefix)
+        let base = prefixKey.lastIndex(of: "/").map { String(prefixKey[...$0]) } ?? ""
+        let client = try client()
+        var found: [ListedObject] = []
+        var token: String?
+        repeat {
+            var query: [(name: String, value: String)] = [("list-type", "2"), ("prefix", prefixKey)]
+            if let token { query.append(("continuation-token", token)) }
+            let response = try await client.send(.GET, bucket: bucket, key: "", query: query, operation: "ListObjectsV2", subject: prefix)
+            guard let result = XMLNode.parse(response.body.readableBytesView), result.name == "ListBucketResult" else {
+                throw StorageError(.service, "\(prefix): ListObjectsV2 answered something that is not a ListBucketResult.")
+            }
+            for entry in result.children("Contents") {
+                guard let key = entry["Key"], !key.hasSuffix("/") else { continue }
+                found.append(
+                    ListedObject(uri: .s3(bucket: bucket, key: key), relativeKey: String(key.dropFirst(base.count)), size: entry["Size"].flatMap { Int64($0) })
+                )
+            }
+            token = result["IsTruncated"] == "true" ? result["NextContinuationToken"] : nil
+        } while token != nil
+        return found.sorted { $0.relativeKey.utf8.lexicographicallyPrecedes($1.relativeKey.utf8) }
+    }
+
+    public func info(_ uri: ObjectURI) async throws -> ListedObject {
+        let (bucket, key) = try Self.location(uri)
+        let response = try await client().send(.HEAD, bucket: bucket, key: key, operation: "HeadObject")
+        return ListedObject(
+            uri: uri, relativeKey: String(key.split(separator: "/").last ?? ""),
+            size: response.headers.first(name: "content-length").flatMap { Int64($0) }, etag: response.headers.first(name: "etag")
+        )
+    }
+
+    public func openReader(_ uri: ObjectURI) async throws -> any ByteStream {
+        let (bucket, key) = try Self.location(uri)
+        return S3ObjectReader(client: try client(), bucket: bucket, key: key)
+    }
+
+    public func readAll(_ uri: ObjectURI, upTo limit: Int) async throws -> ByteBuffer {
+        let reader = try await openReader(uri)
+        var stream = reader
+        var buffer = ByteBuffer()
+        while try await stream.read(into: &buffer, maxBytes: 1 << 20) > 0 {
+            if buffer.readableBytes > limit { throw StorageError(.tooLarge, "\(uri) is larger than \(limit) bytes.") }
+        }
+        return buffer
+    }
+
+    public func openWriter(_ uri: ObjectURI) async throws -> any ObjectWriter {
+        let (bucket, key) = try Self.location(uri)
+        return S3ObjectWriter(client: try client(), bucket: bucket, key: key)
+    }
+}
+
+/// Streams an object with GET; if the connection drops, asks for the rest (`Range: bytes=N-`,
+/// `If-Match` the first answer's ETag so a changed object is noticed rather than spliced).
+final class S3ObjectReader: ByteStream {
+    private let client: S3Client
+    private let bucket: String
+    private let key: String
+    private var received: Int64 = 0
+    private var length: Int64?
+    private var etag: String?
+    private var body: HTTPClientResponse.Body.AsyncIterator?
+    private var pending = ByteBuffer()
+    private var resumes = 0
+    static let maxResumes = 10
+
+    init(client: S3Client, bucket: String, key: String) {
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+    }
+
+    private var uri: ObjectURI { .s3(bucket: bucket, key: key) }
+
+    func read(into buffer: inout ByteBuffer, maxBytes: Int) async throws -> Int {
+        while pending.readableBytes == 0 {
+            if let length, received >= length { return 0 }
+            if body == nil { try await open() }
+            do {
+                var iterator = body!
+                let chunk = try await iterator.next()
+                body = iterator
+                guard let chunk else {
+                    body = nil
+                    if length == nil { return 0 }
+                    try await resume(after: "the connection ended early")
+                    continue
+                }
+                pending = chunk
+            } catch let error as StorageError {
+                throw error
+            } catch {
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
+                body = nil
+                try await resume(after: "\(error)")
+            }
+        }
+        var slice = pending.readSlice(length: min(maxBytes, pending.readableBytes))!
+        let count = buffer.writeBuffer(&slice)
+        received += Int64(count)
+        return count
+    }
+
+    private func resume(after problem: String) async throws {
+        resumes += 1
+        guard resumes <= Self.maxResumes else {
+            throw StorageError(.readFailed, "\(uri): reading failed at byte \(received) after \(resumes - 1) resumed attempts: \(problem).")
+        }
+        try await S3Client.backoff(attempt: resumes)
+    }
+
+    private func open() async throws {
+        var headers: [(name: String, value: String)] = []
+        // The first request asks for the whole object: a Range on an empty object would be refused.
+        if received > 0 { headers.append(("range", "bytes=\(received)-")) }
+        if let etag { headers.append(("if-match", etag)) }
+        let response = try await client.open(bucket: bucket, key: key, headers: headers, operation: "GetObject")
+        if length == nil {
+            etag = response.headers.first(name: "etag")
+            length = response.headers.first(name: "content-length").flatMap { Int64($0) }
+        }
+        body = response.body.makeAsyncIterator()
+    }
+}
+
+/// Writes an object as a multipart upload, parts sent while later bytes are still being written
+/// (up to two in flight), completed only by `commit`; `abort` deletes the upload. An object that
+/// ends smaller than one part is sent with a single PUT at commit, so nothing is ever visible early.
+final class S3ObjectWriter: ObjectWriter {
+    private let client: S3Client
+    private let bucket: String
+    private let key: String
+    private var buffer = ByteBuffer()
+    private var uploadId: String?
+    private var inFlight: [Task<String, any Error>] = []
+    private var completedETags: [String] = []
+    private var bytesSent = 0
+    static let minimumPartSize = 8 << 20
+    static let maxPartsInFlight = 2
+
+    init(client: S3Client, bucket: String, key: String) {
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+    }
+
+    private var uri: ObjectURI { .s3(bucket: bucket, key: key) }
+
+    /// Parts grow with the object so that even a huge one stays under S3's 10,000 parts.
+    private var partSize: Int { max(Self.minimumPartSize, bytesSent / 1000) }
+
+    func write(_ bytes: ByteBuffer) async throws {
+        var bytes = bytes
+        buffer.writeBuffer(&bytes)
+        if buffer.readableBytes >= partSize { try await sendPart() }
+    }
+
+    private func sendPart() async throws {
+        if uploadId == nil {
+            let response = try await client.send(.POST, bucket: bucket, key: key, query: [("uploads", "")], operation: "CreateMultipartUpload")
+            guard let id = XMLNode.parse(response.body.readableBytesView)?["UploadId"] else {
+                throw StorageError(.writeFailed, "\(uri): CreateMultipartUpload answered no UploadId.")
+            }
+            uploadId = id
+        }
+        if inFlight.count >= Self.maxPartsInFlight {
+            completedETags.append(try await inFlight.removeFirst().value)
+        }
+        let part = buffer
+        buffer = ByteBuffer()
+        let number = completedETags.count + inFlight.count + 1
+        bytesSent += part.readableBytes
+        let (client, bucket, key, uploadId) = (client, bucket, key, uploadId!)
+        inFlight.append(Task {
+            let response = try await client.send(
+                .PUT, bucket: bucket, key: key, query: [("partNumber", String(number)), ("uploadId", uploadId)], body: part,
+                operation: "UploadPart \(number)"
+            )
+            guard let etag = response.headers.first(name: "etag") else {
+                throw StorageError(.writeFailed, "s3://\(bucket)/\(key): UploadPart \(number) answered no ETag.")
+            }
+            return etag
+        })
+    }
+
+    func commit() async throws {
+        guard uploadId != nil else {
+            _ = try await client.send(.PUT, bucket: bucket, key: key, body: buffer, operation: "PutObject")
+            return
+        }
+        if buffer.readableBytes > 0 { try await sendPart() }
+        for task in inFlight { completedETags.append(try await task.value) }
+        inFlight = []
+        let parts = completedETags.enumerated().map {
+            "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\($0.element.xmlEscaped)</ETag></Part>"
+        }.joined()
+        let document = "<CompleteMultipartUpload>\(parts)</CompleteMultipartUpload>"
+        _ = try await client.send(
+            .POST, bucket: bucket, key: key, query: [("uploadId", uploadId!)], headers: [("content-type", "application/xml")],
+            body: ByteBuffer(string: document), errorIn200: true, operation: "CompleteMultipartUpload"
+        )
+        uploadId = nil
+    }
+
+    func abort() async {
+        for task in inFlight { task.cancel() }
+        let pending = inFlight
+        inFlight = []
+        guard let uploadId else { return }
+        self.uploadId = nil
+        let (client, bucket, key) = (client, bucket, key)
+        // Runs detached: abort is most needed when the job's task has been cancelled.
+        await Task.detached {
+            for task in pending { _ = try? await task.value }
+            _ = try? await client.send(.DELETE, bucket: bucket, key: key, query: [("uploadId", uploadId)], operation: "AbortMultipartUpload")
+        }.value
+    }
+}
