@@ -6,7 +6,7 @@ Data is generated deterministically (seeded) outside the repo. For each size the
 --runs times after a warm-up; the table shows medians. Peak RSS and CPU time are those of the
 Batchform process (read from /proc while it runs), not of the model server.
 
-    swift build -c release --product batchform --product trivial-model-server
+    swift build -c release
     python3 bench/pipeline.py --sizes-gb 1 4
 """
 import argparse
@@ -38,12 +38,11 @@ def make_input(path, size_bytes):
     os.rename(path + ".tmp", path)
 
 
-def run_job(binary, server, input_dir, output_dir, args):
-    subprocess.run(["rm", "-rf", output_dir], check=True)
-    command = [binary, "transform", "--image", server, "--input", input_dir + "/", "--output", output_dir,
-               "--split-type", "Line", "--content-type", "text/csv", "--log-dir", output_dir + "-logs"] + args
+def measure(command, environment=None):
+    """Runs a Batchform command; returns wall seconds, its peak RSS in MB and its CPU seconds,
+    read from /proc while it runs (so the model server's own use is not counted)."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment)
     peak_kb, cpu_ticks = 0, 0
     while process.poll() is None:
         try:
@@ -62,6 +61,12 @@ def run_job(binary, server, input_dir, output_dir, args):
     if process.returncode != 0:
         raise SystemExit(f"job failed ({process.returncode}):\n{stderr}")
     return wall, peak_kb / 1024, cpu_ticks / TICKS
+
+
+def run_job(binary, server, input_dir, output_dir, args):
+    subprocess.run(["rm", "-rf", output_dir], check=True)
+    return measure([binary, "transform", "--image", server, "--input", input_dir + "/", "--output", output_dir,
+                    "--split-type", "Line", "--content-type", "text/csv", "--log-dir", output_dir + "-logs"] + args)
 
 
 def main():

@@ -1,5 +1,6 @@
 // A model server that costs almost nothing, so benchmarks measure the engine: it counts the
 // records (lines) of each /invocations body and answers one short line ("0\n") per record.
+// With TRIVIAL_ECHO=1 it answers the body itself, for benchmarks whose outputs must be large.
 // Started as `trivial-model-server serve`, on SAGEMAKER_BIND_TO_PORT.
 import Foundation
 import NIOCore
@@ -12,6 +13,8 @@ final class TrivialModelHandler: ChannelInboundHandler {
 
     /// "0\n" repeated, sliced for each answer instead of built anew.
     private static let answers = ByteBuffer(string: String(repeating: "0\n", count: 4 << 20))
+    private static let echo = ProcessInfo.processInfo.environment["TRIVIAL_ECHO"] == "1"
+    private var received = ByteBuffer()
     private var uri = ""
     private var keepAlive = true
     private var newlines = 0
@@ -24,7 +27,9 @@ final class TrivialModelHandler: ChannelInboundHandler {
             uri = head.uri
             keepAlive = head.isKeepAlive
             (newlines, bytes, lastByte) = (0, 0, 10)
+            received.clear()
         case .body(let body):
+            if Self.echo { received.writeImmutableBuffer(body) }
             body.withUnsafeReadableBytes { raw in
                 guard let base = raw.baseAddress, raw.count > 0 else { return }
                 var position = base
@@ -44,7 +49,7 @@ final class TrivialModelHandler: ChannelInboundHandler {
             case "/invocations":
                 status = .ok
                 let records = newlines + (bytes > 0 && lastByte != 10 ? 1 : 0)
-                answer = Self.answers.getSlice(at: 0, length: min(records, 4 << 20) * 2)!
+                answer = Self.echo ? received : Self.answers.getSlice(at: 0, length: min(records, 4 << 20) * 2)!
             default: status = .notFound
             }
             var headers = HTTPHeaders([("Content-Length", String(answer.readableBytes)), ("Content-Type", "text/plain")])

@@ -21,7 +21,9 @@ import TransformSpec
         }
     }
 
-    func plan(_ input: String, type: String = "S3Prefix", output: String = "out") async throws -> [String: String] {
+    func plan(
+        _ input: String, type: String = "S3Prefix", output: String = "out", stores: ObjectStores = ObjectStores()
+    ) async throws -> [String: String] {
         var request = CreateTransformJobRequest()
         request.TransformJobName = "job"
         request.ModelName = "model"
@@ -36,7 +38,7 @@ import TransformSpec
         resources.InstanceCount = 1
         request.TransformResources = resources
         let plan = try await TransformPlan.make(
-            for: try TransformJobConfiguration(validating: request), stores: ObjectStores(), workingDirectory: root
+            for: try TransformJobConfiguration(validating: request), stores: stores, workingDirectory: root
         )
         return Dictionary(uniqueKeysWithValues: plan.objects.map {
             (String($0.input.uri.description.dropFirst(root.count + 1)), String($0.output.description.dropFirst(root.count + 1)))
@@ -96,11 +98,11 @@ import TransformSpec
         }
     }
 
-    @Test func s3IsNotSupportedYetAndSaysSo() async throws {
+    @Test func s3WithoutCredentialsSaysWhereTheyAreLookedFor() async throws {
         await #expect {
-            _ = try await plan("s3://bucket/in/")
+            _ = try await plan("s3://bucket/in/", stores: ObjectStores(environment: ["HOME": "/nonexistent"]))
         } throws: { error in
-            (error as? StorageError)?.message.contains("not supported yet") == true
+            (error as? StorageError)?.message.hasPrefix("No AWS credentials for s3:// locations: set AWS_ACCESS_KEY_ID") == true
         }
     }
 }

@@ -1,15 +1,9 @@
 #!/usr/bin/env bash
 # Example 2: JSON Lines records carrying base64 images, classified through the built-in model
 # server with a custom input_fn/output_fn; one JSON line out per record.
-set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-"$root/scripts/setup-python"
-(cd "$root" && swift build --product batchform)
-export BATCHFORM_PYTHON="$root/.venv/bin/python"
-rm -rf "$here/build"
+source "$(dirname "$0")/../prepare.sh"
 "$BATCHFORM_PYTHON" "$here/train.py" "$here/build"
-"$root/.build/debug/batchform" transform \
+"$batchform" transform \
     --job-name digits-jsonlines-example \
     --image batchform/python --model-data "$here/build/model.tar.gz" \
     --model-env SAGEMAKER_MODEL_SERVER_WORKERS=2 \

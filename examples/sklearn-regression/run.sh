@@ -1,15 +1,9 @@
 #!/usr/bin/env bash
 # Example 1: train a scikit-learn model, package model.tar.gz with inference.py, run a Line /
 # MultiRecord batch transform through the built-in model server, check the predictions.
-set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-"$root/scripts/setup-python"
-(cd "$root" && swift build --product batchform)
-export BATCHFORM_PYTHON="$root/.venv/bin/python"
-rm -rf "$here/build"
+source "$(dirname "$0")/../prepare.sh"
 "$BATCHFORM_PYTHON" "$here/train.py" "$here/build"
-"$root/.build/debug/batchform" transform \
+"$batchform" transform \
     --job-name sklearn-regression-example \
     --image batchform/python --model-data "$here/build/model.tar.gz" \
     --model-env SAGEMAKER_PROGRAM=inference.py --model-env SAGEMAKER_MODEL_SERVER_WORKERS=2 \

@@ -98,64 +98,62 @@ struct S3Client: Sendable {
         errorIn200: Bool = false, operation: String, subject: ObjectURI? = nil
     ) async throws -> Response {
         let uri = subject ?? ObjectURI.s3(bucket: bucket, key: key)
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                let request = signedRequest(method, bucket: bucket, key: key, query: query, headers: headers, body: body)
-                let response = try await http.execute(request, timeout: timeout)
-                let answer = Response(
-                    status: Int(response.status.code), headers: response.headers, body: try await response.body.collect(upTo: 64 << 20)
-                )
-                var status = answer.status
-                if errorIn200, status == 200, let root = XMLNode.parse(answer.body.readableBytesView), root.name == "Error" {
-                    status = 500
-                }
-                if (200..<300).contains(status) { return answer }
-                let failure = S3Failure(status: status, headers: answer.headers, body: answer.body).error(
-                    uri: uri, operation: operation, client: self
-                )
-                if !S3Failure.isRetryable(status: status, code: S3Failure.code(in: answer.body)) || attempt >= maxAttempts {
-                    throw failure
-                }
-            } catch let error as StorageError {
-                throw error
-            } catch {
-                if error is CancellationError || Task.isCancelled { throw CancellationError() }
-                if attempt >= maxAttempts {
-                    throw StorageError(.service, "\(uri): \(operation) could not reach \(endpointDescription): \(error)")
-                }
+        return try await withRetries(uri: uri, operation: operation) {
+            let request = signedRequest(method, bucket: bucket, key: key, query: query, headers: headers, body: body)
+            let response = try await http.execute(request, timeout: timeout)
+            let answer = Response(
+                status: Int(response.status.code), headers: response.headers, body: try await response.body.collect(upTo: 64 << 20)
+            )
+            var status = answer.status
+            if errorIn200, status == 200, let root = XMLNode.parse(answer.body.readableBytesView), root.name == "Error" {
+                status = 500
             }
-            try await Self.backoff(attempt: attempt)
+            if (200..<300).contains(status) { return .done(answer) }
+            return try S3Failure(status: status, headers: answer.headers, body: answer.body).outcome(uri: uri, operation: operation, client: self)
         }
     }
 
     /// Starts a GET whose body the caller streams. Retries until the response head arrives.
     func open(bucket: String, key: String, headers: [(name: String, value: String)], operation: String) async throws -> HTTPClientResponse {
         let uri = ObjectURI.s3(bucket: bucket, key: key)
-        var attempt = 0
-        while true {
-            attempt += 1
+        return try await withRetries(uri: uri, operation: operation) {
+            let request = signedRequest(.GET, bucket: bucket, key: key, query: [], headers: headers, body: nil)
+            let response = try await http.execute(request, deadline: .distantFuture)
+            if (200..<300).contains(Int(response.status.code)) { return .done(response) }
+            let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
+            return try S3Failure(status: Int(response.status.code), headers: response.headers, body: body).outcome(
+                uri: uri, operation: operation, client: self
+            )
+        }
+    }
+
+    enum Attempt<Value> {
+        case done(Value)
+        case retryable(StorageError)
+    }
+
+    /// Runs `attempt` up to `maxAttempts` times with backoff. It returns what to retry and throws
+    /// what to give up on; any other error (connection refused, reset, timeout) is retried too.
+    private func withRetries<Value>(
+        uri: ObjectURI, operation: String, _ attempt: () async throws -> Attempt<Value>
+    ) async throws -> Value {
+        for number in 1...maxAttempts {
+            let failure: StorageError
             do {
-                let request = signedRequest(.GET, bucket: bucket, key: key, query: [], headers: headers, body: nil)
-                let response = try await http.execute(request, deadline: .distantFuture)
-                if (200..<300).contains(Int(response.status.code)) { return response }
-                let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
-                let status = Int(response.status.code)
-                let failure = S3Failure(status: status, headers: response.headers, body: body).error(
-                    uri: uri, operation: operation, client: self
-                )
-                if !S3Failure.isRetryable(status: status, code: S3Failure.code(in: body)) || attempt >= maxAttempts { throw failure }
+                switch try await attempt() {
+                case .done(let value): return value
+                case .retryable(let error): failure = error
+                }
             } catch let error as StorageError {
                 throw error
             } catch {
                 if error is CancellationError || Task.isCancelled { throw CancellationError() }
-                if attempt >= maxAttempts {
-                    throw StorageError(.readFailed, "\(uri): \(operation) could not reach \(endpointDescription): \(error)")
-                }
+                failure = StorageError(.service, "\(uri): \(operation) could not reach \(endpointDescription): \(error)")
             }
-            try await Self.backoff(attempt: attempt)
+            if number == maxAttempts { throw failure }
+            try await Self.backoff(attempt: number)
         }
+        preconditionFailure("maxAttempts must be at least 1")
     }
 
     static func backoff(attempt: Int) async throws {
@@ -177,6 +175,13 @@ struct S3Failure {
     static func isRetryable(status: Int, code: String?) -> Bool {
         if status >= 500 || status == 429 { return true }
         return ["SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "Throttling"].contains(code ?? "")
+    }
+
+    /// Retryable failures are returned for another attempt; the rest are thrown.
+    func outcome<Value>(uri: ObjectURI, operation: String, client: S3Client) throws(StorageError) -> S3Client.Attempt<Value> {
+        let failure = error(uri: uri, operation: operation, client: client)
+        guard Self.isRetryable(status: status, code: Self.code(in: body)) else { throw failure }
+        return .retryable(failure)
     }
 
     func error(uri: ObjectURI, operation: String, client: S3Client) -> StorageError {
