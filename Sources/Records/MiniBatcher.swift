@@ -13,6 +13,14 @@ public struct MiniBatch: Sendable {
     public var recordCount: Int
     /// Offset of the first record in the (decompressed) object.
     public var byteOffset: Int64
+
+    public init(payload: ByteBuffer, sequenceNumber: Int, firstRecord: Int, recordCount: Int, byteOffset: Int64) {
+        self.payload = payload
+        self.sequenceNumber = sequenceNumber
+        self.firstRecord = firstRecord
+        self.recordCount = recordCount
+        self.byteOffset = byteOffset
+    }
 }
 
 /// Cuts a stream into mini-batches as SageMaker does: SingleRecord sends one record per request;
@@ -34,6 +42,10 @@ public struct MiniBatcher {
     private var sourceEnded = false
     private var nextSequence = 0
     private var nextRecord = 0
+    private let headerMode: CSVHeaderMode
+    private var headerTaken = false
+    /// The object's first line when the header is skipped or repeated (without its terminator).
+    public private(set) var header: ByteBuffer?
 
     /// What `MaxPayloadInMB = 0` (SageMaker: unlimited, chunked) means here: one request is still
     /// held in memory, so it is capped.
@@ -44,10 +56,12 @@ public struct MiniBatcher {
     }
 
     public init(
-        source: any ByteStream, splitType: SplitType, strategy: BatchStrategy, maxPayloadBytes: Int, objectName: String
+        source: any ByteStream, splitType: SplitType, strategy: BatchStrategy, maxPayloadBytes: Int, objectName: String,
+        csvQuoting: Bool = false, header: CSVHeaderMode = .none
     ) {
         self.source = source
-        self.framing = RecordFraming(splitType: splitType)
+        self.framing = RecordFraming(splitType: splitType, csvQuoting: csvQuoting)
+        self.headerMode = header
         self.strategy = splitType == .none ? .multiRecord : strategy
         self.maxPayloadBytes = maxPayloadBytes
         // SingleRecord strips a line terminator or RecordIO padding (at most 3 bytes) from what
@@ -59,7 +73,11 @@ public struct MiniBatcher {
 
     public mutating func next() async throws -> MiniBatch? {
         while true {
-            if let batch = try takeRecords() { return batch }
+            if headerMode != .none, !headerTaken {
+                if try takeHeader() { continue }
+            } else if let batch = try takeRecords() {
+                return batch
+            }
             if sourceEnded {
                 if framing.splitType == .none, nextSequence == 0 {
                     // An empty object still gets its one request, as SageMaker sends the whole object.
@@ -70,6 +88,23 @@ public struct MiniBatcher {
             if buffer.readableBytes >= capacity { throw tooLarge() }
             try await refill()
         }
+    }
+
+    /// Moves the object's first record into `header`; false while more bytes are needed.
+    private mutating func takeHeader() throws -> Bool {
+        let (ended, offset, framing) = (sourceEnded, bufferOffset, framing)
+        let scan = try buffer.withUnsafeReadableBytes { bytes throws(RecordError) in
+            try framing.scan(bytes, atEnd: ended, streamOffset: offset)
+        }
+        guard case .record(let record) = scan else {
+            if ended { headerTaken = true }  // an empty object has no header
+            return ended
+        }
+        header = buffer.getSlice(at: buffer.readerIndex + record.singlePayload.lowerBound, length: record.singlePayload.count)
+        buffer.moveReaderIndex(forwardBy: record.length)
+        bufferOffset += Int64(record.length)
+        headerTaken = true
+        return true
     }
 
     private mutating func takeRecords() throws -> MiniBatch? {

@@ -1,5 +1,11 @@
 public import TransformSpec
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Where the next record lies in a run of bytes. `length` is how many bytes the record takes in
 /// the stream (with its terminator or padding): MultiRecord sends whole records back to back.
 /// `singlePayload` is what SingleRecord sends: the line without its terminator, or the framed
@@ -17,8 +23,13 @@ public enum FrameScan: Equatable, Sendable {
 
 public struct RecordFraming: Sendable {
     public let splitType: SplitType
+    /// Line records follow RFC 4180 quoting: a newline inside a quoted field does not end one.
+    public let csvQuoting: Bool
 
-    public init(splitType: SplitType) { self.splitType = splitType }
+    public init(splitType: SplitType, csvQuoting: Bool = false) {
+        self.splitType = splitType
+        self.csvQuoting = csvQuoting && splitType == .line
+    }
 
     static let recordIOMagic: UInt32 = 0xced7_230a
 
@@ -30,7 +41,7 @@ public struct RecordFraming: Sendable {
         case .none:
             return atEnd ? .record(FramedRecord(length: bytes.count, singlePayload: 0..<bytes.count)) : .incomplete
         case .line:
-            return scanLine(bytes, atEnd: atEnd)
+            return csvQuoting ? try scanCSVLine(bytes, atEnd: atEnd, streamOffset: streamOffset) : scanLine(bytes, atEnd: atEnd)
         case .recordIO:
             return try scanRecordIO(bytes, atEnd: atEnd, streamOffset: streamOffset)
         case .tfRecord:
@@ -44,6 +55,37 @@ public struct RecordFraming: Sendable {
         }
         let end = newline > 0 && bytes[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline
         return .record(FramedRecord(length: newline + 1, singlePayload: 0..<end))
+    }
+
+    /// A line ends at the first `\n` outside double quotes. Lines without any quote (the common
+    /// case) cost one extra `memchr`; only lines with quotes are walked byte by byte.
+    private func scanCSVLine(_ bytes: UnsafeRawBufferPointer, atEnd: Bool, streamOffset: Int64) throws(RecordError) -> FrameScan {
+        let plain = scanLine(bytes, atEnd: atEnd)
+        if case .record(let record) = plain, memchr(bytes.baseAddress!, Int32(UInt8(ascii: "\"")), record.length) == nil {
+            return plain
+        }
+        var inQuotes = false
+        var quoteStart = 0
+        for position in 0..<bytes.count {
+            switch bytes[position] {
+            case UInt8(ascii: "\""):
+                if !inQuotes { quoteStart = position }
+                inQuotes.toggle()
+            case UInt8(ascii: "\n") where !inQuotes:
+                let end = position > 0 && bytes[position - 1] == UInt8(ascii: "\r") ? position - 1 : position
+                return .record(FramedRecord(length: position + 1, singlePayload: 0..<end))
+            default: continue
+            }
+        }
+        guard atEnd else { return .incomplete }
+        if inQuotes {
+            throw RecordError(
+                .corruptInput,
+                "unterminated quoted CSV field starting at byte offset \(streamOffset + Int64(quoteStart)): a \" opens a field that never closes. "
+                    + "Fix the quoting, or set BATCHFORM_CSV_SPLIT=newline to split on every newline as SageMaker does."
+            )
+        }
+        return bytes.isEmpty ? .incomplete : .record(FramedRecord(length: bytes.count, singlePayload: 0..<bytes.count))
     }
 
     private func scanRecordIO(_ bytes: UnsafeRawBufferPointer, atEnd: Bool, streamOffset: Int64) throws(RecordError) -> FrameScan {

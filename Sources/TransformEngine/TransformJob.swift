@@ -113,7 +113,8 @@ public struct TransformJob: Sendable {
             )
             logger.info("[sagemaker logs]: \(parameters)")
             progress.update { $0.phase = "transforming" }
-            let failures = try await transform(plan, on: instances, client: client, parameters: parameters)
+            let processor = try DataProcessor(configuration)
+            let failures = try await transform(plan, on: instances, client: client, parameters: parameters, processor: processor)
             try Task.checkCancellation()
             if failures.isEmpty { return await finish(.Completed, nil, [], parameters) }
             return await finish(.Failed, failureReason(failures, of: plan, instances: instances), failures, parameters)
@@ -141,7 +142,8 @@ public struct TransformJob: Sendable {
 
     /// Hands objects to whichever instance has a free slot; returns the failed objects.
     private func transform(
-        _ plan: TransformPlan, on instances: [any ModelInstance], client: ModelClient, parameters: ResolvedParameters
+        _ plan: TransformPlan, on instances: [any ModelInstance], client: ModelClient, parameters: ResolvedParameters,
+        processor: DataProcessor
     ) async throws -> [(String, String)] {
         let queue = ObjectQueue(plan.objects)
         let failures = Mutex<[Int: (String, String)]>([:])
@@ -161,7 +163,7 @@ public struct TransformJob: Sendable {
                                 return
                             }
                             try await dispatch(
-                                object, index: index, lane: lane, client: client, parameters: parameters,
+                                object, index: index, lane: lane, client: client, parameters: parameters, processor: processor,
                                 group: &laneGroup, recordFailure: record
                             )
                         }
@@ -181,7 +183,7 @@ public struct TransformJob: Sendable {
     /// task assembles the answers in order. Called holding one slot, which the first batch uses.
     private func dispatch(
         _ object: PlannedObject, index: Int, lane: Lane, client: ModelClient, parameters: ResolvedParameters,
-        group: inout ThrowingDiscardingTaskGroup<any Error>, recordFailure: @escaping @Sendable (Int, String, String) -> Void
+        processor: DataProcessor, group: inout ThrowingDiscardingTaskGroup<any Error>, recordFailure: @escaping @Sendable (Int, String, String) -> Void
     ) async throws {
         let (events, sink) = AsyncStream<AssemblyEvent>.makeStream()
         let abandoned = AbandonFlag()
@@ -206,9 +208,10 @@ public struct TransformJob: Sendable {
             var batcher = MiniBatcher(
                 source: stream, splitType: configuration.splitType, strategy: parameters.batchStrategy,
                 maxPayloadBytes: MiniBatcher.payloadBytes(megabytes: parameters.maxPayloadInMB),
-                objectName: object.input.uri.description
+                objectName: object.input.uri.description, csvQuoting: processor.csvQuoting, header: processor.header
             )
             while let batch = try await batcher.next() {
+                let (body, header) = (try processor.request(for: batch, header: batcher.header), batcher.header)
                 if !holdingSlot { try await lane.slots.acquire() }
                 holdingSlot = false
                 if abandoned.isSet {
@@ -220,13 +223,12 @@ public struct TransformJob: Sendable {
                 group.addTask {
                     let answer: Result<ByteBuffer, any Error>
                     do {
-                        answer = .success(
-                            try await client.invoke(
-                                instance, body: batch.payload, contentType: configuration.contentType,
-                                accept: configuration.accept, timeout: .seconds(configuration.invocationTimeoutSeconds),
-                                maxRetries: configuration.invocationMaxRetries
-                            )
+                        let response = try await client.invoke(
+                            instance, body: body, contentType: configuration.contentType,
+                            accept: configuration.accept, timeout: .seconds(configuration.invocationTimeoutSeconds),
+                            maxRetries: configuration.invocationMaxRetries
                         )
+                        answer = .success(try processor.output(response, for: batch, header: header))
                     } catch {
                         answer = .failure(error)
                     }

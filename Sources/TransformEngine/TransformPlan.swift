@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import Records
 public import ObjectStorage
 public import TransformSpec
 
@@ -19,6 +20,7 @@ public struct TransformPlan: Sendable {
     public static func make(
         for job: TransformJobConfiguration, stores: ObjectStores, workingDirectory: String
     ) async throws -> TransformPlan {
+        _ = try DataProcessor(job)  // DataProcessing and CSV settings are checked before anything starts
         let inputURI = try ObjectURI(parsing: job.inputURI, workingDirectory: workingDirectory)
         let outputRoot = try ObjectURI(parsing: job.outputPath, workingDirectory: workingDirectory)
         _ = try stores.store(for: outputRoot)

@@ -54,6 +54,10 @@ public struct TransformJobConfiguration: Sendable {
     public var environment: [String: String]
     public var instanceCount: Int
     public var instanceType: String
+    /// DataProcessing, defaults applied: `$`, `$`, JoinSource None.
+    public var inputFilter: String
+    public var outputFilter: String
+    public var joinsInput: Bool
 
     public static let defaultInvocationTimeoutSeconds = 600
     public static let defaultInvocationMaxRetries = 3
@@ -176,15 +180,6 @@ public struct TransformJobConfiguration: Sendable {
                     + "\(concurrency * payload). Lower MaxConcurrentTransforms or MaxPayloadInMB."
             )
         }
-        if let processing, processing.InputFilter.map({ $0 != "$" }) ?? false
-            || processing.OutputFilter.map({ $0 != "$" }) ?? false || processing.JoinSource.map({ $0 != "None" }) ?? false
-        {
-            throw ValidationException(
-                "DataProcessing (InputFilter, OutputFilter, JoinSource) is not supported yet by Batchform. "
-                    + "Remove DataProcessing or leave it at its defaults ($, $, None)."
-            )
-        }
-
         self.name = name
         self.modelName = modelName
         self.dataType = dataType
@@ -205,6 +200,9 @@ public struct TransformJobConfiguration: Sendable {
         self.environment = request.Environment ?? [:]
         self.instanceCount = instanceCount
         self.instanceType = instanceType
+        self.inputFilter = processing?.InputFilter ?? "$"
+        self.outputFilter = processing?.OutputFilter ?? "$"
+        self.joinsInput = processing?.JoinSource == "Input"
     }
 }
 

@@ -39,6 +39,12 @@ struct TransformCommand: AsyncParsableCommand {
     @Option(help: "TransformResources.InstanceCount: model server processes to run.") var instanceCount: Int?
     @Option(help: "TransformResources.InstanceType (recorded; default ml.m5.large).") var instanceType: String?
     @Option(help: "AssembleWith: None | Line.") var assembleWith: String?
+    @Option(help: "DataProcessing.InputFilter: a JSONPath applied to each record before the model (e.g. $[1:]).")
+    var inputFilter: String?
+    @Option(help: "DataProcessing.OutputFilter: a JSONPath applied to each (joined) output record (e.g. $[0,-1]).")
+    var outputFilter: String?
+    @Option(help: "DataProcessing.JoinSource: Input | None (Input joins each answer onto its input record).")
+    var joinSource: String?
     @Option(help: "A job Environment entry K=V (repeatable; wins over the model's).") var env: [String] = []
     @Option(help: "ModelClientConfig.InvocationsTimeoutInSeconds.") var invocationTimeout: Int?
     @Option(help: "ModelClientConfig.InvocationsMaxRetries.") var maxRetries: Int?
@@ -145,6 +151,13 @@ struct TransformCommand: AsyncParsableCommand {
         resources.InstanceType = resources.InstanceType ?? "ml.m5.large"
         jobRequest.TransformResources = resources
 
+        if inputFilter != nil || outputFilter != nil || joinSource != nil {
+            var processing = jobRequest.DataProcessing ?? .init()
+            if let inputFilter { processing.InputFilter = inputFilter }
+            if let outputFilter { processing.OutputFilter = outputFilter }
+            if let joinSource { processing.JoinSource = joinSource }
+            jobRequest.DataProcessing = processing
+        }
         if let strategy { jobRequest.BatchStrategy = strategy }
         if let maxPayloadMb { jobRequest.MaxPayloadInMB = maxPayloadMb }
         if let maxConcurrent { jobRequest.MaxConcurrentTransforms = maxConcurrent }

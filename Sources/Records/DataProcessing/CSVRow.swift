@@ -1,0 +1,68 @@
+/// One CSV record (RFC 4180) as fields: what InputFilter and OutputFilter index into, and how a
+/// joined row is written back.
+public enum CSVRow {
+    /// Splits one record (without its line terminator) into fields. Strict, like SageMaker's
+    /// parser: a `"` inside an unquoted field, or text after a closing quote, is an error.
+    public static func parse(_ bytes: some Collection<UInt8>) throws(CSVError) -> [String] {
+        let bytes = Array(bytes)
+        var fields: [String] = []
+        var index = 0
+        while true {
+            if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+                var field: [UInt8] = []
+                index += 1
+                while true {
+                    guard index < bytes.count else { throw CSVError("extraneous or missing \" in quoted-field", near: bytes) }
+                    if bytes[index] == UInt8(ascii: "\"") {
+                        if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\"") {
+                            field.append(UInt8(ascii: "\""))
+                            index += 2
+                            continue
+                        }
+                        index += 1
+                        break
+                    }
+                    field.append(bytes[index])
+                    index += 1
+                }
+                fields.append(String(decoding: field, as: UTF8.self))
+                guard index == bytes.count || bytes[index] == UInt8(ascii: ",") else {
+                    throw CSVError("extraneous or missing \" in quoted-field", near: bytes)
+                }
+            } else {
+                let start = index
+                while index < bytes.count, bytes[index] != UInt8(ascii: ",") {
+                    if bytes[index] == UInt8(ascii: "\"") { throw CSVError("bare \" in non quoted field", near: bytes) }
+                    index += 1
+                }
+                fields.append(String(decoding: bytes[start..<index], as: UTF8.self))
+            }
+            if index == bytes.count { return fields }
+            index += 1  // the comma
+        }
+    }
+
+    /// Writes fields as one record, quoting those that need it.
+    public static func serialize(_ fields: [String]) -> String {
+        fields.map { field in
+            guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return field }
+            return "\"" + field.replacingAll("\"", with: "\"\"") + "\""
+        }.joined(separator: ",")
+    }
+}
+
+public struct CSVError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    init(_ problem: String, near bytes: [UInt8]) {
+        message = "\(problem) found near: \(String(decoding: bytes.prefix(60), as: UTF8.self))"
+    }
+    public var description: String { message }
+}
+
+extension String {
+    func replacingAll(_ target: Character, with replacement: String) -> String {
+        var result = ""
+        for character in self { if character == target { result += replacement } else { result.append(character) } }
+        return result
+    }
+}
