@@ -63,6 +63,15 @@ def measure(command, environment=None):
     return wall, peak_kb / 1024, cpu_ticks / TICKS
 
 
+def save_results(kind, results):
+    """Writes bench-results/<kind>-<time>.json, so runs can be compared."""
+    os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
+    path = os.path.join(ROOT, "bench-results", f"{kind}-{time.strftime('%Y%m%dT%H%M%S')}.json")
+    with open(path, "w") as f:
+        json.dump({"machine": {"cores": os.cpu_count()}, "results": results}, f, indent=2)
+    print(f"wrote {path}")
+
+
 def run_job(binary, server, input_dir, output_dir, args):
     subprocess.run(["rm", "-rf", output_dir], check=True)
     return measure([binary, "transform", "--image", server, "--input", input_dir + "/", "--output", output_dir,
@@ -105,11 +114,7 @@ def main():
     for r in results:
         print(f"{r['input_gb']:>6g}GB {r['records']:>11} {r['wall_s']:>8} {r['mb_per_s']:>8} {r['records_per_s']:>11} "
               f"{r['batchform_peak_rss_mb']:>12} {r['batchform_cpu_s']:>7} {r['batchform_cpu_s_per_gb']:>9}")
-    os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
-    path = os.path.join(ROOT, "bench-results", f"pipeline-{time.strftime('%Y%m%dT%H%M%S')}.json")
-    with open(path, "w") as f:
-        json.dump({"machine": {"cores": os.cpu_count()}, "results": results}, f, indent=2)
-    print(f"wrote {path}")
+    save_results("pipeline", results)
 
 
 if __name__ == "__main__":

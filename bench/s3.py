@@ -11,7 +11,6 @@ against those. Peak RSS and CPU are Batchform's own (from /proc while it runs).
     .venv/bin/python bench/s3.py --size-mb 1024
 """
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import time
 import boto3
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pipeline import make_input, measure  # noqa: E402
+from pipeline import make_input, measure, save_results  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -84,11 +83,7 @@ def main():
     print(f"{options.size_mb:>6}MB {results['wall_s']:>10} {results['mb_per_s_each_way']:>12} "
           f"{results['batchform_peak_rss_mb']:>12} {results['batchform_cpu_s']:>7} {results['output_parts']:>6} "
           f"{results['boto3_upload_mb_per_s']:>14} {results['boto3_download_mb_per_s']:>16}")
-    os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
-    out = os.path.join(ROOT, "bench-results", f"s3-{time.strftime('%Y%m%dT%H%M%S')}.json")
-    with open(out, "w") as f:
-        json.dump({"machine": {"cores": os.cpu_count()}, "results": [results]}, f, indent=2)
-    print(f"wrote {out}")
+    save_results("s3", [results])
 
 
 if __name__ == "__main__":

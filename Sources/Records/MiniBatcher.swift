@@ -91,12 +91,15 @@ public struct MiniBatcher {
     }
 
     /// Moves the object's first record into `header`; false while more bytes are needed.
+    /// Not inlined: Swift 6.3's optimizer crashes splitting `next()` with it inlined.
+    @inline(never)
     private mutating func takeHeader() throws -> Bool {
         let (ended, offset, framing) = (sourceEnded, bufferOffset, framing)
-        let scan = try buffer.withUnsafeReadableBytes { bytes throws(RecordError) in
-            try framing.scan(bytes, atEnd: ended, streamOffset: offset)
+        var found: FramedRecord?
+        try buffer.withUnsafeReadableBytes { bytes in
+            if case .record(let record) = try framing.scan(bytes, atEnd: ended, streamOffset: offset) { found = record }
         }
-        guard case .record(let record) = scan else {
+        guard let record = found else {
             if ended { headerTaken = true }  // an empty object has no header
             return ended
         }

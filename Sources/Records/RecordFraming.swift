@@ -64,19 +64,27 @@ public struct RecordFraming: Sendable {
         if case .record(let record) = plain, memchr(bytes.baseAddress!, Int32(UInt8(ascii: "\"")), record.length) == nil {
             return plain
         }
-        var inQuotes = false
+        // Only a quote at the start of a field opens a quoted field, so `5" screen` stays plain text.
+        enum State { case fieldStart, unquoted, quoted, quoteInQuoted }
+        var state = State.fieldStart
         var quoteStart = 0
         for position in 0..<bytes.count {
-            switch bytes[position] {
-            case UInt8(ascii: "\""):
-                if !inQuotes { quoteStart = position }
-                inQuotes.toggle()
-            case UInt8(ascii: "\n") where !inQuotes:
+            let byte = bytes[position]
+            switch (state, byte) {
+            case (.quoted, UInt8(ascii: "\"")): state = .quoteInQuoted
+            case (.quoted, _): continue
+            case (.quoteInQuoted, UInt8(ascii: "\"")): state = .quoted  // "" is an escaped quote
+            case (.fieldStart, UInt8(ascii: "\"")):
+                state = .quoted
+                quoteStart = position
+            case (_, UInt8(ascii: ",")): state = .fieldStart
+            case (_, UInt8(ascii: "\n")):
                 let end = position > 0 && bytes[position - 1] == UInt8(ascii: "\r") ? position - 1 : position
                 return .record(FramedRecord(length: position + 1, singlePayload: 0..<end))
-            default: continue
+            default: state = .unquoted
             }
         }
+        let inQuotes = state == .quoted
         guard atEnd else { return .incomplete }
         if inQuotes {
             throw RecordError(

@@ -90,6 +90,10 @@ import TransformSpec
         #expect(try await csvBatches(text, strategy: .multiRecord, limit: 30) == ["1,\"a\nb\",2\r\n3,\"c\"\"\r\nd\",4\r\n", "5,plain,6"])
     }
 
+    @Test func aQuoteInsideAnUnquotedFieldIsText() async throws {
+        #expect(try await csvBatches("a 5\" screen,3\n4,\"x\"\n") == ["a 5\" screen,3", "4,\"x\""])
+    }
+
     @Test func aTenMegabyteQuotedFieldIsOneRecord() async throws {
         let field = String(repeating: "x,\n\"\"", count: 2 << 20)  // 10 MB of commas, newlines and escaped quotes
         let text = "1,\"\(field)\",2\n3,4\n"

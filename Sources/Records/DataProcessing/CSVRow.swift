@@ -44,10 +44,16 @@ public enum CSVRow {
 
     /// Writes fields as one record, quoting those that need it.
     public static func serialize(_ fields: [String]) -> String {
-        fields.map { field in
-            guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return field }
-            return "\"" + field.replacingAll("\"", with: "\"\"") + "\""
-        }.joined(separator: ",")
+        var row = ""
+        for (index, field) in fields.enumerated() {
+            if index > 0 { row += "," }
+            if field.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) {
+                row += "\"" + field.replacingAll("\"", with: "\"\"") + "\""
+            } else {
+                row += field
+            }
+        }
+        return row
     }
 }
 
