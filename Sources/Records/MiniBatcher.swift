@@ -2,6 +2,12 @@ public import NIOCore
 public import ObjectStorage
 public import TransformSpec
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// One `/invocations` request body and where its records came from.
 public struct MiniBatch: Sendable {
     /// A slice of the buffer the input was read into: the records' own bytes, not a copy.
@@ -42,6 +48,8 @@ public struct MiniBatcher {
     private var sourceEnded = false
     private var nextSequence = 0
     private var nextRecord = 0
+    /// Stream offset before which no `"` remains unscanned (CSV quoting only).
+    private var quoteFreeUntil: Int64 = 0
     private let headerMode: CSVHeaderMode
     private var headerTaken = false
     /// The object's first line when the header is skipped or repeated (without its terminator).
@@ -116,10 +124,20 @@ public struct MiniBatcher {
         var taken = 0
         var records = 0
         var singlePayload = 0..<0
+        var quoteFreeUntil = self.quoteFreeUntil
         try buffer.withUnsafeReadableBytes { bytes in
             while taken < bytes.count {
                 let rest = UnsafeRawBufferPointer(rebasing: bytes[taken...])
-                guard case .record(let record) = try framing.scan(rest, atEnd: ended, streamOffset: offset + Int64(taken))
+                if framing.csvQuoting, offset + Int64(taken) >= quoteFreeUntil {
+                    // One memchr up to the next quote serves every record before it.
+                    let quote = memchr(rest.baseAddress!, Int32(UInt8(ascii: "\"")), rest.count)
+                    quoteFreeUntil = offset + Int64(taken + (quote.map { rest.baseAddress!.distance(to: $0) } ?? rest.count))
+                }
+                let quoteFree = Int(quoteFreeUntil - offset) - taken
+                guard
+                    case .record(let record) = try framing.scan(
+                        rest, atEnd: ended, streamOffset: offset + Int64(taken), quoteFreeBytes: quoteFree
+                    )
                 else { break }
                 if single {
                     singlePayload = record.singlePayload
@@ -135,6 +153,7 @@ public struct MiniBatcher {
                 records += 1
             }
         }
+        self.quoteFreeUntil = quoteFreeUntil
         guard records > 0 else { return nil }
         if single {
             if singlePayload.count > maxPayloadBytes { throw tooLarge() }

@@ -36,12 +36,19 @@ public struct RecordFraming: Sendable {
     /// Finds the record at the start of `bytes`. `atEnd` says no more bytes follow, so a final
     /// line without `\n` is a record, while a cut binary frame is an error. `streamOffset` is
     /// where `bytes` starts in the (decompressed) object, for messages.
-    public func scan(_ bytes: UnsafeRawBufferPointer, atEnd: Bool, streamOffset: Int64) throws(RecordError) -> FrameScan {
+    /// `quoteFreeBytes`: how many leading bytes the caller already knows hold no `"`, so CSV
+    /// quoting costs nothing there.
+    public func scan(
+        _ bytes: UnsafeRawBufferPointer, atEnd: Bool, streamOffset: Int64, quoteFreeBytes: Int = 0
+    ) throws(RecordError) -> FrameScan {
         switch splitType {
         case .none:
             return atEnd ? .record(FramedRecord(length: bytes.count, singlePayload: 0..<bytes.count)) : .incomplete
         case .line:
-            return csvQuoting ? try scanCSVLine(bytes, atEnd: atEnd, streamOffset: streamOffset) : scanLine(bytes, atEnd: atEnd)
+            guard csvQuoting else { return scanLine(bytes, atEnd: atEnd) }
+            let plain = scanLine(bytes, atEnd: atEnd)
+            if case .record(let record) = plain, record.length <= quoteFreeBytes { return plain }
+            return try scanCSVLine(bytes, atEnd: atEnd, streamOffset: streamOffset)
         case .recordIO:
             return try scanRecordIO(bytes, atEnd: atEnd, streamOffset: streamOffset)
         case .tfRecord:
