@@ -22,9 +22,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        // Without its default traits Hummingbird does not pull in swift-configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "TransformSpec", swiftSettings: swiftSettings),
         .target(
             name: "AWSSigV4",
@@ -78,15 +82,36 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "BatchformServer",
+            dependencies: [
+                "CSQLite",
+                "AWSSigV4",
+                "TransformSpec",
+                "ObjectStorage",
+                "TransformEngine",
+                "ModelRuntime",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "batchform",
             dependencies: [
+                "BatchformServer",
+                "AWSSigV4",
                 "TransformSpec",
                 "ObjectStorage",
                 "TransformEngine",
                 "ModelRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -120,6 +145,11 @@ let package = Package(
         .testTarget(
             name: "TransformEngineTests",
             dependencies: ["TransformEngine", "TransformSpec", "ObjectStorage"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BatchformServerTests",
+            dependencies: ["BatchformServer", "TransformSpec", "TransformEngine", "AWSSigV4"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -15,6 +15,10 @@ public final class ChildProcess: Sendable {
     /// Starts `executable` with `arguments`, the given environment, and stdout/stderr appended
     /// to `logFile` (started afresh: one log per run of the job).
     public init(executable: String, arguments: [String], environment: [String: String], logFile: String) throws {
+        // A Batchform that was killed could not stop its model servers; the next run of the job
+        // (which writes the same log) ends them first.
+        let record = logFile + ".pid"
+        ProcessRecord.endRecordedGroup(at: record)
         let logDescriptor = open(logFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
         guard logDescriptor >= 0 else {
             throw RuntimeError(.launchFailed, "Cannot open the log file \(logFile): \(String(cString: strerror(errno))).")
@@ -59,7 +63,11 @@ public final class ChildProcess: Sendable {
             )
         }
         pid = child
+        ProcessRecord.write(pid: child, to: record)
+        self.record = record
     }
+
+    private let record: String
 
     /// The exit status once the process has ended, without waiting; nil while it runs.
     public func exitStatus() -> Int32? {
@@ -86,6 +94,7 @@ public final class ChildProcess: Sendable {
         }
         // Workers that outlived their parent (ignored SIGTERM, or were reparented) go too.
         kill(-pid, SIGKILL)
+        unlink(record)
     }
 
     /// Exit code, or 128 + signal number as shells report it.
@@ -96,5 +105,31 @@ public final class ChildProcess: Sendable {
 
     public static func describe(exitStatus: Int32) -> String {
         exitStatus > 128 ? "was killed by signal \(exitStatus - 128)" : "exited with status \(exitStatus)"
+    }
+}
+
+/// A started process group written down as "<pid> <start time>", the start time (from
+/// /proc/<pid>/stat) guarding against a reused pid.
+enum ProcessRecord {
+    static func write(pid: Int32, to path: String) {
+        guard let started = startTime(of: pid) else { return }
+        try? "\(pid) \(started)\n".write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    static func endRecordedGroup(at path: String) {
+        defer { unlink(path) }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
+        let fields = text.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard fields.count == 2, let pid = Int32(fields[0]), pid > 1, startTime(of: pid) == fields[1] else { return }
+        kill(-pid, SIGKILL)
+    }
+
+    /// Field 22 of /proc/<pid>/stat, counted after the command name (which may hold spaces).
+    static func startTime(of pid: Int32) -> String? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let end = stat.lastIndex(of: ")")
+        else { return nil }
+        let fields = stat[stat.index(after: end)...].split(separator: " ")
+        return fields.count > 19 ? String(fields[19]) : nil
     }
 }

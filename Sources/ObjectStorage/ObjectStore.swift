@@ -23,7 +23,7 @@ public enum ObjectURI: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Keeps a trailing `/`: for a prefix it is meaningful (SageMaker's raw prefix semantics).
-    static func absolute(_ path: String, in directory: String) -> String {
+    public static func absolute(_ path: String, in directory: String) -> String {
         let joined = path.hasPrefix("/") ? path : (directory.hasSuffix("/") ? directory : directory + "/") + path
         var parts: [Substring] = []
         for part in joined.split(separator: "/", omittingEmptySubsequences: true) {

@@ -16,7 +16,9 @@ struct ObjectAssembler: Sendable {
     private static let newline = ByteBuffer(string: "\n")
 
     /// Returns nil when the `.out` was committed, else why the object failed.
-    func assemble(_ events: AsyncStream<AssemblyEvent>, abandoned: AbandonFlag) async -> String? {
+    func assemble(
+        _ events: AsyncStream<AssemblyEvent>, abandoned: AbandonFlag, beforeCommit: @Sendable () -> Void
+    ) async -> String? {
         var failure: String?
         func fail(_ reason: String) {
             if failure == nil {
@@ -76,6 +78,7 @@ struct ObjectAssembler: Sendable {
         let complete = failure == nil && expected != nil && nextToWrite == expected && !Task.isCancelled
         if complete {
             do {
+                beforeCommit()
                 try await writer?.commit()
                 return nil
             } catch {

@@ -26,6 +26,11 @@ public struct RunOptions: Sendable {
     public var workingDirectory: String
     /// Endpoint and region for `s3://` locations where the command line gives them.
     public var s3: S3Options
+    /// Inputs (by URI) whose `.out` an earlier run of this job committed: they are not read again.
+    public var completedInputs: Set<String> = []
+    /// Told as each object ends; `.committing` comes before the commit, so a record of it
+    /// survives a crash that happens during the commit.
+    public var objectEvents: (@Sendable (ObjectEvent) -> Void)?
 
     public init(logDirectory: String, startupTimeout: Duration, workingDirectory: String, s3: S3Options = S3Options()) {
         self.logDirectory = logDirectory
@@ -33,6 +38,18 @@ public struct RunOptions: Sendable {
         self.workingDirectory = workingDirectory
         self.s3 = s3
     }
+}
+
+/// What happened to one input object (named by its URI) and its `.out`.
+public struct ObjectEvent: Sendable {
+    public enum Kind: Sendable {
+        case committing, completed
+        case failed(reason: String)
+    }
+
+    public var input: String
+    public var output: String
+    public var kind: Kind
 }
 
 /// Runs one batch transform job: start the instances, stream every input object through them,
@@ -63,7 +80,16 @@ public struct TransformJob: Sendable {
     /// Runs the plan. Cancelling the calling task stops the job: status Stopped, no new `.out`.
     public func run(_ plan: TransformPlan) async -> TransformJobResult {
         let started = Date().timeIntervalSince1970
-        progress.update { $0.objectsTotal = plan.objects.count }
+        let pending = plan.objects.filter { !options.completedInputs.contains($0.input.uri.description) }
+        progress.update {
+            $0.objectsTotal = plan.objects.count
+            $0.objectsSkipped = plan.objects.count - pending.count
+            $0.objectsCompleted = $0.objectsSkipped
+            $0.bytesTotal = pending.reduce(0) { $0 + ($1.input.size ?? 0) }
+        }
+        if pending.count < plan.objects.count {
+            logger.info("Resuming: \(plan.objects.count - pending.count) of \(plan.objects.count) objects were completed by an earlier run.")
+        }
         let scratch = NSTemporaryDirectory() + "batchform-\(configuration.name)-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         var instances: [any ModelInstance] = []
@@ -76,7 +102,10 @@ public struct TransformJob: Sendable {
                 }
                 await client.shutdown()
             }.value
-            progress.update { $0.phase = status.rawValue }
+            progress.update { snapshot in
+                snapshot.phase = status.rawValue
+                for index in snapshot.instances.indices { snapshot.instances[index].state = "stopped" }
+            }
             return TransformJobResult(
                 status: status, failureReason: reason, startTime: started, endTime: Date().timeIntervalSince1970, failedObjects: failed,
                 parameters: parameters
@@ -98,12 +127,15 @@ public struct TransformJob: Sendable {
                     index: index, jobName: configuration.name, modelDirectory: modelDirectory, environment: environment,
                     logFile: "\(options.logDirectory)/instance-\(index + 1).log"
                 )
-                instances.append(try await runtime.launch(launch))
+                let instance = try await runtime.launch(launch)
+                instances.append(instance)
+                progress.setInstance(index, name: instance.name, state: "starting")
             }
             try await withThrowingTaskGroup { group in
-                for instance in instances {
+                for (index, instance) in instances.enumerated() {
                     group.addTask {
                         try await HealthCheck.waitUntilHealthy(instance, client: client, startupTimeout: options.startupTimeout)
+                        progress.setInstance(index, name: instance.name, state: "serving")
                     }
                 }
                 try await group.waitForAll()
@@ -114,10 +146,10 @@ public struct TransformJob: Sendable {
             logger.info("[sagemaker logs]: \(parameters)")
             progress.update { $0.phase = "transforming" }
             let processor = try DataProcessor(configuration)
-            let failures = try await transform(plan, on: instances, client: client, parameters: parameters, processor: processor)
+            let failures = try await transform(TransformPlan(objects: pending), on: instances, client: client, parameters: parameters, processor: processor)
             try Task.checkCancellation()
             if failures.isEmpty { return await finish(.Completed, nil, [], parameters) }
-            return await finish(.Failed, failureReason(failures, of: plan, instances: instances), failures, parameters)
+            return await finish(.Failed, failureReason(failures, of: pending.count, instances: instances), failures, parameters)
         } catch is CancellationError {
             return await finish(.Stopped, nil)
         } catch {
@@ -126,9 +158,9 @@ public struct TransformJob: Sendable {
         }
     }
 
-    private func failureReason(_ failures: [(String, String)], of plan: TransformPlan, instances: [any ModelInstance]) -> String {
+    private func failureReason(_ failures: [(String, String)], of objectCount: Int, instances: [any ModelInstance]) -> String {
         let kind = failures.contains { $0.1.contains("HTTP 4") } ? "ClientError" : "AlgorithmError"
-        var reason = "\(kind): \(failures.count) of \(plan.objects.count) input objects failed. "
+        var reason = "\(kind): \(failures.count) of \(objectCount) input objects failed. "
             + failures.map { "\($0.0): \($0.1)" }.joined(separator: " ")
         for instance in instances {
             if let ended = instance.exitDescription() {
@@ -191,12 +223,16 @@ public struct TransformJob: Sendable {
             object: object, store: try stores.store(for: object.output), lane: lane,
             assembleWithLine: configuration.assembleWith == .line, progress: progress
         )
+        let (input, output, objectEvents) = (object.input.uri.description, object.output.description, options.objectEvents)
+        let report: @Sendable (ObjectEvent.Kind) -> Void = { objectEvents?(ObjectEvent(input: input, output: output, kind: $0)) }
         group.addTask {
-            if let reason = await assembler.assemble(events, abandoned: abandoned) {
-                recordFailure(index, object.input.uri.description, reason)
+            if let reason = await assembler.assemble(events, abandoned: abandoned, beforeCommit: { report(.committing) }) {
+                recordFailure(index, input, reason)
                 progress.update { $0.objectsFailed += 1 }
+                report(.failed(reason: reason))
             } else {
                 progress.update { $0.objectsCompleted += 1 }
+                report(.completed)
             }
         }
         var dispatched = 0
@@ -219,9 +255,10 @@ public struct TransformJob: Sendable {
                     break
                 }
                 dispatched += 1
-                let (configuration, instance) = (self.configuration, lane.instance)
+                let (configuration, instance, progress) = (self.configuration, lane.instance, self.progress)
                 group.addTask {
                     let answer: Result<ByteBuffer, any Error>
+                    let sent = ContinuousClock.now
                     do {
                         let response = try await client.invoke(
                             instance, body: body, contentType: configuration.contentType,
@@ -231,6 +268,17 @@ public struct TransformJob: Sendable {
                         answer = .success(try processor.output(response, for: batch, header: header))
                     } catch {
                         answer = .failure(error)
+                    }
+                    let elapsed = ContinuousClock.now - sent
+                    progress.update { snapshot in
+                        snapshot.invocationLatency.observe(seconds: elapsed.seconds)
+                        if case .failure(let error) = answer, !(error is CancellationError) {
+                            snapshot.modelErrors += 1
+                            snapshot.recordsFailed += batch.recordCount
+                        }
+                        if let slot = snapshot.instances.firstIndex(where: { $0.name == instance.name }) {
+                            snapshot.instances[slot].invocations += 1
+                        }
                     }
                     sink.yield(.answer(batch.info, answer))
                 }
@@ -309,4 +357,8 @@ enum AssemblyEvent: Sendable {
     case answer(BatchInfo, Result<ByteBuffer, any Error>)
     case dispatched(count: Int)
     case readFailed(any Error, dispatched: Int)
+}
+
+extension Duration {
+    public var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -32,6 +32,13 @@ public struct TransformPlan: Sendable {
             inputs = try await manifestEntries(inputURI, stores: stores, workingDirectory: workingDirectory)
         }
         guard !inputs.isEmpty else { throw ValidationException(noInputsMessage(job.inputURI, uri: inputURI)) }
+        // A key like `a/../../x` (possible in S3 and in manifests) would name an output outside S3OutputPath.
+        if let escaping = inputs.first(where: { $0.relativeKey.split(separator: "/").contains { $0 == ".." || $0 == "." } }) {
+            throw ValidationException(
+                "The input \(escaping.uri) has the key \(escaping.relativeKey), whose . or .. segment would put its output "
+                    + "outside S3OutputPath \(job.outputPath). Rename the object or leave it out of the input."
+            )
+        }
         return TransformPlan(
             objects: inputs.map { PlannedObject(input: $0, output: outputRoot.appending($0.relativeKey + ".out")) }
         )

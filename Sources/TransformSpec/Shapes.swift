@@ -156,6 +156,7 @@ public struct DescribeTransformJobResponse: Codable, Sendable, Equatable {
     public var TransformEndTime: Double?
     public var DataProcessing: DataProcessing?
     public var ExperimentConfig: ExperimentConfig?
+    public var BatchformProgress: BatchformProgress?
 
     /// Echoes a request the way SageMaker's Describe does: defaults filled in where the service
     /// normalizes them (CompressionType, KmsKeyId, DataProcessing), and BatchStrategy,

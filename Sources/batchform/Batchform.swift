@@ -14,7 +14,7 @@ struct Batchform: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchform",
         abstract: "Batch inference the SageMaker Batch Transform way, on your own machines.",
-        subcommands: [TransformCommand.self]
+        subcommands: [TransformCommand.self, ServeCommand.self, JobsCommand.self]
     )
 }
 

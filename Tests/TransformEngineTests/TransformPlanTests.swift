@@ -98,6 +98,17 @@ import TransformSpec
         }
     }
 
+    @Test func aManifestKeyThatWouldWriteOutsideTheOutputPathIsRefused() async throws {
+        let manifest = "\(root)/escape.manifest"
+        let body = #"[{"prefix": "\#(root)/data/in/"}, "../in2/c.csv"]"#
+        FileManager.default.createFile(atPath: manifest, contents: Data(body.utf8))
+        await #expect {
+            _ = try await plan("escape.manifest", type: "ManifestFile")
+        } throws: { error in
+            (error as? ValidationException)?.message.contains("would put its output outside S3OutputPath") == true
+        }
+    }
+
     @Test func s3WithoutCredentialsSaysWhereTheyAreLookedFor() async throws {
         await #expect {
             _ = try await plan("s3://bucket/in/", stores: ObjectStores(environment: ["HOME": "/nonexistent"]))

@@ -41,8 +41,8 @@ public struct S3Configuration: Sendable {
         let explicitProfile = env("AWS_PROFILE") != nil || env("AWS_DEFAULT_PROFILE") != nil
         let credentialsFile = env("AWS_SHARED_CREDENTIALS_FILE") ?? home + "/.aws/credentials"
         let configFile = env("AWS_CONFIG_FILE") ?? home + "/.aws/config"
-        let fromCredentialsFile = IniFile.section(profileName, in: credentialsFile)
-        let fromConfigFile = IniFile.section(profileName == "default" ? "default" : "profile \(profileName)", in: configFile)
+        let fromCredentialsFile = AWSConfigFile.section(profileName, in: credentialsFile)
+        let fromConfigFile = AWSConfigFile.section(profileName == "default" ? "default" : "profile \(profileName)", in: configFile)
         let profile = (fromConfigFile ?? [:]).merging(fromCredentialsFile ?? [:]) { $1 }
         if explicitProfile, fromCredentialsFile == nil, fromConfigFile == nil, env("AWS_ACCESS_KEY_ID") == nil {
             throw StorageError(
@@ -82,28 +82,5 @@ public struct S3Configuration: Sendable {
             endpoint = url
         }
         return S3Configuration(endpoint: endpoint, region: region, credentials: credentials, credentialSource: source)
-    }
-}
-
-/// The AWS shared config format: `[section]` headers and `key = value` lines, `#`/`;` comments.
-/// Indented lines belong to a nested block (`s3 =` settings), which is not read.
-enum IniFile {
-    static func section(_ wanted: String, in path: String) -> [String: String]? {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        var current: String?
-        var found: [String: String]?
-        for rawLine in text.split(whereSeparator: \.isNewline) {
-            let line = rawLine.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
-            if line.hasPrefix("[") && line.hasSuffix("]") {
-                current = line.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
-                if current == wanted { found = found ?? [:] }
-                continue
-            }
-            guard current == wanted, rawLine.first?.isWhitespace != true, let equals = line.firstIndex(of: "=") else { continue }
-            let key = line[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
-            found?[key] = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
-        }
-        return found
     }
 }

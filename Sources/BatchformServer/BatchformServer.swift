@@ -1,0 +1,166 @@
+import AWSSigV4
+import Foundation
+import HTTPTypes
+public import Hummingbird
+public import Logging
+import NIOCore
+public import TransformSpec
+
+/// `batchform serve`: the SageMaker API over HTTP, a job store in `--data-dir`, and the jobs
+/// running on this machine through the same engine as `batchform transform`.
+public enum BatchformServer {
+    /// Refuses settings that would expose the API unauthenticated, or that name nothing usable.
+    public static func check(_ settings: ServerSettings) throws(ValidationException) {
+        if settings.credentials.isEmpty && !settings.isLoopback {
+            throw ValidationException(
+                "Refusing to listen on \(settings.host) without credentials: anyone who can reach it could run jobs. "
+                    + "Give --credentials FILE or BATCHFORM_ACCESS_KEY_ID and BATCHFORM_SECRET_ACCESS_KEY, or listen on 127.0.0.1."
+            )
+        }
+        if settings.maxRunningJobs < 1 { throw ValidationException("--max-running-jobs must be at least 1.") }
+    }
+
+    /// Serves until SIGINT or SIGTERM. Running jobs' model servers are then stopped and the jobs
+    /// stay InProgress: the next start of the server resumes them.
+    public static func run(_ settings: ServerSettings, logger: Logger) async throws {
+        try check(settings)
+        try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
+        let store = try JobStore(path: settings.databasePath)
+        let metrics = ServerMetrics()
+        let executor = JobExecutor(store: store, settings: settings, metrics: metrics)
+        try await executor.resumeInterruptedJobs()
+        let api = SageMakerAPI(store: store, executor: executor, settings: settings)
+
+        let router = Router()
+        router.add(middleware: SigV4Authentication(credentials: settings.credentials, maxBodyBytes: settings.maxRequestBytes))
+        router.post("/") { request, _ -> Response in
+            var request = request
+            let body = try await request.collectBody(upTo: settings.maxRequestBytes)
+            let target = request.headers[HTTPField.Name("X-Amz-Target")!] ?? ""
+            guard target.hasPrefix("SageMaker.") else {
+                return AWSJSON.error(
+                    APIError("UnknownOperationException", "X-Amz-Target must name a SageMaker operation (SageMaker.<Operation>).")
+                )
+            }
+            do throws(APIError) {
+                return AWSJSON.response(try await api.call(String(target.dropFirst("SageMaker.".count)), body: Data(body.readableBytesView)))
+            } catch {
+                if error.status >= 500 { logger.error("\(target) failed: \(error.message)") }
+                return AWSJSON.error(error)
+            }
+        }
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/metrics") { _, _ -> Response in
+            var counts: [String: Int] = [:]
+            for job in try store.jobs() { counts[job.status.rawValue, default: 0] += 1 }
+            return .text(metrics.render(jobsByStatus: counts), contentType: "text/plain; version=0.0.4")
+        }
+        router.get("/jobs/:name/logs") { _, context -> Response in
+            let name = try context.parameters.require("name")
+            guard let job = try store.job(named: name) else {
+                return .text("Could not find transform job \"\(name)\".\n", status: .notFound)
+            }
+            return .text(JobLogs.render(job: job.name, store: store, logDirectory: settings.logDirectory(of: job.name)))
+        }
+
+        var app = Application(
+            router: router,
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Batchform"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? settings.port
+                // Tests and scripts wait for this line (port 0 picks a free port).
+                FileHandle.standardOutput.write(Data("Batchform API listening on http://\(settings.host):\(port)\n".utf8))
+            },
+            logger: logger
+        )
+        app.logger.logLevel = .warning
+        if settings.credentials.isEmpty {
+            logger.warning("No credentials configured: requests are not verified (allowed on loopback only).")
+        }
+        try await app.runService()
+        await executor.shutdown()
+    }
+}
+
+/// Verifies every request's SigV4 signature against the configured keys; `/healthz` and
+/// `/metrics` are open, as they name no job or data and probes cannot sign.
+struct SigV4Authentication<Context: RequestContext>: RouterMiddleware {
+    let credentials: [String: AWSCredentials]
+    let maxBodyBytes: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if credentials.isEmpty || ["/healthz", "/metrics"].contains(request.uri.path) {
+            return try await next(request, context)
+        }
+        var request = request
+        let body = try await request.collectBody(upTo: maxBodyBytes)
+        var headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
+        if let authority = request.head.authority, !headers.contains(where: { $0.name == "host" }) {
+            headers.append((name: "host", value: authority))
+        }
+        let signed = SigV4Request(
+            method: request.method.rawValue, path: request.uri.path,
+            query: SigV4Request.queryItems(request.uri.query ?? ""), headers: headers
+        )
+        do {
+            _ = try SigV4Verifier(service: "sagemaker").verify(
+                signed, payloadHash: SigV4Signer.sha256Hex(body.readableBytesView)
+            ) { credentials[$0] }
+        } catch {
+            return AWSJSON.error(Self.apiError(error))
+        }
+        return try await next(request, context)
+    }
+
+    /// The error types SageMaker's endpoint answers with for each kind of refusal.
+    static func apiError(_ error: SigV4Error) -> APIError {
+        switch error.code {
+        case .MissingAuthenticationToken: APIError("MissingAuthenticationTokenException", error.message, status: 403)
+        case .IncompleteSignature: APIError("IncompleteSignatureException", error.message, status: 403)
+        case .InvalidClientTokenId: APIError("UnrecognizedClientException", error.message, status: 403)
+        case .SignatureDoesNotMatch, .InvalidSignatureException: APIError("InvalidSignatureException", error.message, status: 403)
+        }
+    }
+}
+
+/// Responses in the AWS JSON 1.1 protocol.
+enum AWSJSON {
+    static let contentType = "application/x-amz-json-1.1"
+
+    static func response(_ body: Data, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: contentType, HTTPField.Name("x-amzn-RequestId")!: UUID().uuidString.lowercased()],
+            body: .init(byteBuffer: ByteBuffer(bytes: body))
+        )
+    }
+
+    static func error(_ error: APIError) -> Response {
+        let body = (try? JSONSerialization.data(withJSONObject: ["__type": error.type, "message": error.message])) ?? Data()
+        return response(body, status: .init(code: error.status))
+    }
+}
+
+extension Response {
+    static func text(_ text: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain; charset=utf-8") -> Response {
+        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// A job's logs: the engine's lines from the store, then each model server instance's output.
+enum JobLogs {
+    static func render(job: String, store: JobStore, logDirectory: String) -> String {
+        var text = ""
+        for entry in (try? store.logs(of: job)) ?? [] {
+            let time = Date(timeIntervalSince1970: entry.time).formatted(.iso8601)
+            text += "\(time) [batchform] \(entry.line)\n"
+        }
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: logDirectory)) ?? []).filter { $0.hasSuffix(".log") }
+        for file in files.sorted() {
+            guard let contents = FileManager.default.contents(atPath: "\(logDirectory)/\(file)") else { continue }
+            text += "==> \(file.dropLast(4)) <==\n" + String(decoding: contents, as: UTF8.self)
+            if !text.hasSuffix("\n") { text += "\n" }
+        }
+        return text
+    }
+}

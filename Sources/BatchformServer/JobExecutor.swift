@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+import ModelRuntime
+import ObjectStorage
+import TransformEngine
+import TransformSpec
+
+/// Runs stored jobs through the engine, at most `maxRunningJobs` at once and the rest queued
+/// (InProgress) in creation order. Every change of a job's state goes to the store first, so a
+/// restarted server picks up where a killed one stopped.
+actor JobExecutor {
+    private struct RunningJob {
+        var task: Task<Void, Never>
+        var progress: JobProgress?
+    }
+
+    private let store: JobStore
+    private let settings: ServerSettings
+    private let metrics: ServerMetrics
+    private var queued: [String] = []
+    private var running: [String: RunningJob] = [:]
+
+    init(store: JobStore, settings: ServerSettings, metrics: ServerMetrics) {
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics
+    }
+
+    /// After a restart: jobs that were being stopped are Stopped; InProgress ones run again,
+    /// skipping the objects whose `.out` was already committed.
+    func resumeInterruptedJobs() throws {
+        for job in try store.jobs(withStatus: [.Stopping]) {
+            try store.setStatus(of: job.name, to: .Stopped, ended: Date().timeIntervalSince1970)
+        }
+        for job in try store.jobs(withStatus: [.InProgress]) {
+            try store.appendLog(job: job.name, "Batchform restarted: resuming the job.")
+            enqueue(job.name)
+        }
+    }
+
+    func enqueue(_ name: String) {
+        queued.append(name)
+        startQueuedJobs()
+    }
+
+    /// The live counters of a running job; nil when it is not running.
+    func progress(of name: String) -> JobProgress.Snapshot? {
+        running.first { $0.key.lowercased() == name.lowercased() }?.value.progress?.snapshot
+    }
+
+    func runningProgress() -> [JobProgress.Snapshot] { running.values.compactMap { $0.progress?.snapshot } }
+
+    /// Stops a queued or running job. Returns false when the job is neither.
+    func stop(_ name: String) throws -> Bool {
+        if let position = queued.firstIndex(where: { $0.lowercased() == name.lowercased() }) {
+            queued.remove(at: position)
+            try store.setStatus(of: name, to: .Stopped, from: [.InProgress], ended: Date().timeIntervalSince1970)
+            try store.appendLog(job: name, "Stopped before it started.")
+            return true
+        }
+        guard let job = running.first(where: { $0.key.lowercased() == name.lowercased() }) else { return false }
+        try store.setStatus(of: name, to: .Stopping, from: [.InProgress])
+        try store.appendLog(job: name, "StopTransformJob: stopping.")
+        job.value.task.cancel()
+        return true
+    }
+
+    /// Stops every running job's model servers and waits, for an orderly shutdown. The jobs stay
+    /// InProgress in the store, so the next start resumes them.
+    func shutdown() async {
+        queued.removeAll()
+        let tasks = running.values.map(\.task)
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
+    private func startQueuedJobs() {
+        while running.count < settings.maxRunningJobs, !queued.isEmpty {
+            let name = queued.removeFirst()
+            running[name] = RunningJob(task: Task { await self.execute(name) })
+        }
+    }
+
+    private func finished(_ name: String) {
+        running[name] = nil
+        startQueuedJobs()
+    }
+
+    private func attach(_ progress: JobProgress, to name: String) { running[name]?.progress = progress }
+
+    // MARK: Running one job
+
+    private func execute(_ name: String) async {
+        defer { finished(name) }
+        let logger = Logger(label: "batchform.job") { _ in JobLogHandler(store: self.store, job: name) }
+        do {
+            guard let job = try store.job(named: name), job.status == .InProgress else { return }
+            try store.setStatus(of: name, to: .InProgress, started: Date().timeIntervalSince1970)
+            let model = try ModelDefinition(validating: job.model)
+            let configuration = try TransformJobConfiguration(validating: job.request)
+            var options = RunOptions(
+                logDirectory: settings.logDirectory(of: name), startupTimeout: settings.startupTimeout,
+                workingDirectory: settings.workingDirectory, s3: settings.s3
+            )
+            options.completedInputs = try await completedInputs(of: name)
+            keepEarlierRunLogs(in: options.logDirectory)
+            options.objectEvents = { [store] event in Self.record(event, of: name, in: store, logger: logger) }
+            let transformJob = TransformJob(model: model, configuration: configuration, options: options, logger: logger)
+            attach(transformJob.progress, to: name)
+            metrics.jobStarted(transformJob.progress)
+            defer { metrics.jobEnded(transformJob.progress) }
+            let saving = Task { await saveProgressPeriodically(transformJob.progress, of: name) }
+            defer { saving.cancel() }
+            let plan = try await transformJob.plan()
+            let result = await transformJob.run(plan)
+            if result.status == .Stopped, !(try isBeingStopped(name)) {
+                // Cancelled by a server shutdown, not by StopTransformJob: left InProgress to resume.
+                try store.setProgress(of: name, transformJob.progress.snapshot)
+                return
+            }
+            try store.setProgress(of: name, transformJob.progress.snapshot)
+            try store.setStatus(
+                of: name, to: result.status, failureReason: result.failureReason, ended: result.endTime
+            )
+            logger.info("Job \(result.status.rawValue).\(result.failureReason.map { " FailureReason: \($0)" } ?? "")")
+        } catch {
+            let reason = (error as? ValidationException)?.message ?? "\(error)"
+            logger.error("Job Failed: \(reason)")
+            _ = try? store.setStatus(of: name, to: .Failed, failureReason: reason, ended: Date().timeIntervalSince1970)
+        }
+    }
+
+    /// A resumed job's model servers log afresh; the earlier run's logs stay, renamed.
+    private func keepEarlierRunLogs(in directory: String) {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let stamp = Int(Date().timeIntervalSince1970)
+        for file in files where file.hasPrefix("instance-") && file.hasSuffix(".log") && file.split(separator: ".").count == 2 {
+            try? FileManager.default.moveItem(
+                atPath: "\(directory)/\(file)", toPath: "\(directory)/\(file.dropLast(4)).before-\(stamp).log"
+            )
+        }
+    }
+
+    private func isBeingStopped(_ name: String) throws -> Bool { try store.job(named: name)?.status == .Stopping }
+
+    /// What an earlier run committed. An object caught between "committing" and "completed" by a
+    /// crash counts as done exactly when its `.out` exists, as commits are atomic.
+    private func completedInputs(of name: String) async throws -> Set<String> {
+        var done: Set<String> = []
+        let stores = ObjectStores(s3: settings.s3)
+        for object in try store.objects(of: name) {
+            switch object.state {
+            case .completed:
+                done.insert(object.input)
+            case .committing:
+                let output = try ObjectURI(parsing: object.output, workingDirectory: "/")
+                if (try? await stores.store(for: output).info(output)) != nil {
+                    try store.setObjectState(job: name, input: object.input, state: .completed)
+                    done.insert(object.input)
+                }
+            case .failed:
+                break
+            }
+        }
+        try store.clearUnfinishedObjects(of: name)
+        return done
+    }
+
+    private static func record(_ event: ObjectEvent, of job: String, in store: JobStore, logger: Logger) {
+        do {
+            switch event.kind {
+            case .committing:
+                try store.setObject(job: job, input: event.input, output: event.output, state: .committing)
+            case .completed:
+                try store.setObjectState(job: job, input: event.input, state: .completed)
+                logger.info("Completed \(event.input) -> \(event.output)")
+            case .failed(let reason):
+                try store.setObject(job: job, input: event.input, output: event.output, state: .failed, reason: reason)
+                logger.error("Failed \(event.input): \(reason)")
+            }
+        } catch {
+            logger.error("Could not record the state of \(event.input): \(error)")
+        }
+    }
+
+    private func saveProgressPeriodically(_ progress: JobProgress, of name: String) async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(2))
+            try? store.setProgress(of: name, progress.snapshot)
+        }
+    }
+}
+
+/// Sends a job's engine log lines to the store, in the `[sagemaker logs]` style the engine writes.
+struct JobLogHandler: LogHandler {
+    let store: JobStore
+    let job: String
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+    var logLevel: Logger.Level = .info
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let level = event.level == .info ? "" : "\(event.level.rawValue.uppercased()): "
+        try? store.appendLog(job: job, level + event.message.description)
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import Logging
+import ObjectStorage
+import TransformEngine
+import TransformSpec
+
+/// The SageMaker operations Batchform answers, over JSON bodies (AWS JSON 1.1). Creates check
+/// everything they can before they return; the job itself then runs on the executor.
+struct SageMakerAPI: Sendable {
+    let store: JobStore
+    let executor: JobExecutor
+    let settings: ServerSettings
+
+    static let operations = [
+        "CreateModel", "DescribeModel", "ListModels", "DeleteModel", "CreateTransformJob", "DescribeTransformJob",
+        "ListTransformJobs", "StopTransformJob",
+    ]
+
+    /// Answers `X-Amz-Target: SageMaker.<operation>` with the response body, or throws an `APIError`.
+    func call(_ operation: String, body: Data) async throws(APIError) -> Data {
+        do {
+            switch operation {
+            case "CreateModel": return try encode(try createModel(decode(body)))
+            case "DescribeModel": return try encode(try describeModel(decode(body)))
+            case "ListModels": return try encode(try listModels(decode(body)))
+            case "DeleteModel": return try encode(try deleteModel(decode(body)))
+            case "CreateTransformJob": return try encode(try await createTransformJob(decode(body)))
+            case "DescribeTransformJob": return try encode(try await describeTransformJob(decode(body)))
+            case "ListTransformJobs": return try encode(try listTransformJobs(decode(body)))
+            case "StopTransformJob": return try encode(try await stopTransformJob(decode(body)))
+            default:
+                throw APIError(
+                    "UnknownOperationException",
+                    "Batchform does not implement SageMaker.\(operation). It answers: \(Self.operations.joined(separator: ", "))."
+                )
+            }
+        } catch let error as APIError {
+            throw error
+        } catch let error as ValidationException {
+            throw .validation(error)
+        } catch let error as DecodingError {
+            throw APIError("SerializationException", "The request body does not match the \(operation) shape: \(describe(error))")
+        } catch {
+            throw .internalFailure("\(error)")
+        }
+    }
+
+    // MARK: Models
+
+    private func createModel(_ request: CreateModelRequest) throws -> CreateModelResponse {
+        let model = try ModelDefinition(validating: request)
+        let policy = LocationPolicy(settings: settings)
+        try policy.check(model.modelDataURL, member: "PrimaryContainer.ModelDataUrl")
+        if let submitDirectory = model.environment["SAGEMAKER_SUBMIT_DIRECTORY"], !submitDirectory.hasPrefix("/opt/ml/") {
+            try policy.check(submitDirectory, member: "Environment SAGEMAKER_SUBMIT_DIRECTORY")
+        }
+        let stored = StoredModel(request: request, name: model.name, created: Date().timeIntervalSince1970)
+        guard try store.insert(model: stored) else {
+            throw APIError.validation("Cannot create already existing model \"\(ResourceARN.model(model.name))\".")
+        }
+        return CreateModelResponse(ModelArn: ResourceARN.model(model.name))
+    }
+
+    private func describeModel(_ request: ModelNameRequest) throws -> DescribeModelResponse {
+        let name = try request.validatedName()
+        guard let model = try store.model(named: name) else { throw APIError.modelNotFound(name) }
+        return DescribeModelResponse(request: model.request, name: model.name, creationTime: model.created)
+    }
+
+    private func deleteModel(_ request: ModelNameRequest) throws -> EmptyResponse {
+        let name = try request.validatedName()
+        guard try store.deleteModel(named: name) else { throw APIError.modelNotFound(name) }
+        return EmptyResponse()
+    }
+
+    private func listModels(_ request: ListModelsRequest) throws -> ListModelsResponse {
+        try request.validate()
+        var models = try store.models().filter { model in
+            (request.NameContains.map { model.name.localizedCaseInsensitiveContains($0) } ?? true)
+                && (request.CreationTimeAfter.map { model.created > $0 } ?? true)
+                && (request.CreationTimeBefore.map { model.created < $0 } ?? true)
+        }
+        models.sort { a, b in
+            request.SortBy == "Name" ? a.name.lowercased() < b.name.lowercased() : a.created < b.created
+        }
+        if request.SortOrder != "Ascending" { models.reverse() }
+        let (page, next) = try Page.of(models, token: request.NextToken, maxResults: request.MaxResults)
+        return ListModelsResponse(Models: page.map { ModelSummary(name: $0.name, creationTime: $0.created) }, NextToken: next)
+    }
+
+    // MARK: Transform jobs
+
+    private func createTransformJob(_ request: CreateTransformJobRequest) async throws -> CreateTransformJobResponse {
+        let configuration = try TransformJobConfiguration(validating: request)
+        guard let model = try store.model(named: configuration.modelName) else {
+            throw APIError.modelNotFound(configuration.modelName)
+        }
+        let definition = try ModelDefinition(validating: model.request)
+        let policy = LocationPolicy(settings: settings)
+        try policy.check(configuration.inputURI, member: "TransformInput.DataSource.S3DataSource.S3Uri")
+        try policy.check(configuration.outputPath, member: "TransformOutput.S3OutputPath")
+        if try store.job(named: configuration.name) != nil { throw duplicate(configuration.name) }
+
+        // The inputs are listed now, as SageMaker does, so an empty or unreadable input is the
+        // caller's error rather than a job that fails later.
+        let options = RunOptions(
+            logDirectory: settings.logDirectory(of: configuration.name), startupTimeout: settings.startupTimeout,
+            workingDirectory: settings.workingDirectory, s3: settings.s3
+        )
+        let check = TransformJob(model: definition, configuration: configuration, options: options, logger: .init(label: "create"))
+        do {
+            _ = try await check.plan()
+        } catch let error as ValidationException {
+            throw error
+        } catch {
+            throw ValidationException("\(error)")
+        }
+        let now = Date().timeIntervalSince1970
+        let job = StoredJob(
+            name: configuration.name, request: request, model: model.request, status: .InProgress, created: now, modified: now
+        )
+        guard try store.insert(job: job) else { throw duplicate(configuration.name) }
+        try store.appendLog(job: configuration.name, "CreateTransformJob: queued (model \(definition.name), image \(definition.image)).")
+        await executor.enqueue(configuration.name)
+        return CreateTransformJobResponse(TransformJobArn: ResourceARN.transformJob(configuration.name))
+    }
+
+    private func duplicate(_ name: String) -> APIError {
+        .resourceInUse(
+            "Transform job names must be unique within an AWS account and region, and a transform job with this name "
+                + "already exists (\(ResourceARN.transformJob(name)))."
+        )
+    }
+
+    private func describeTransformJob(_ request: TransformJobNameRequest) async throws -> DescribeTransformJobResponse {
+        let name = try request.validatedName()
+        guard let job = try store.job(named: name) else { throw APIError.jobNotFound(name) }
+        var response = DescribeTransformJobResponse(
+            request: job.request, arn: ResourceARN.transformJob(job.name), status: job.status,
+            failureReason: job.failureReason, creationTime: job.created, startTime: job.started, endTime: job.ended
+        )
+        if let progress = await executor.progress(of: job.name) ?? job.progress {
+            response.BatchformProgress = Self.progress(progress, of: job)
+        }
+        return response
+    }
+
+    static func progress(_ snapshot: JobProgress.Snapshot, of job: StoredJob) -> BatchformProgress {
+        let elapsed = (job.ended ?? Date().timeIntervalSince1970) - (job.started ?? job.created)
+        let allRead = snapshot.objectsCompleted == snapshot.objectsTotal && snapshot.objectsTotal > 0
+        return BatchformProgress(
+            Phase: snapshot.phase, ObjectsTotal: snapshot.objectsTotal, ObjectsCompleted: snapshot.objectsCompleted,
+            ObjectsFailed: snapshot.objectsFailed, ObjectsResumed: snapshot.objectsSkipped,
+            RecordsProcessed: snapshot.recordsProcessed, RecordsFailed: snapshot.recordsFailed,
+            RecordsTotal: allRead && snapshot.objectsSkipped == 0 ? snapshot.recordsProcessed : nil,
+            BytesProcessed: snapshot.bytesProcessed, BytesTotal: snapshot.bytesTotal,
+            BytesPerSecond: elapsed > 0 ? (Double(snapshot.bytesProcessed) / elapsed).rounded() : 0,
+            Instances: snapshot.instances.map { .init(Name: $0.name, State: $0.state, Invocations: $0.invocations) }
+        )
+    }
+
+    private func listTransformJobs(_ request: ListTransformJobsRequest) throws -> ListTransformJobsResponse {
+        try request.validate()
+        var jobs = try store.jobs().filter { job in
+            (request.NameContains.map { job.name.localizedCaseInsensitiveContains($0) } ?? true)
+                && (request.StatusEquals.map { job.status.rawValue == $0 } ?? true)
+                && (request.CreationTimeAfter.map { job.created > $0 } ?? true)
+                && (request.CreationTimeBefore.map { job.created < $0 } ?? true)
+                && (request.LastModifiedTimeAfter.map { job.modified > $0 } ?? true)
+                && (request.LastModifiedTimeBefore.map { job.modified < $0 } ?? true)
+        }
+        jobs.sort { a, b in
+            switch request.SortBy {
+            case "Name": a.name.lowercased() < b.name.lowercased()
+            case "Status": (a.status.rawValue, a.created) < (b.status.rawValue, b.created)
+            default: a.created < b.created
+            }
+        }
+        if request.SortOrder != "Ascending" { jobs.reverse() }
+        let (page, next) = try Page.of(jobs, token: request.NextToken, maxResults: request.MaxResults)
+        let summaries = page.map {
+            TransformJobSummary(
+                name: $0.name, status: $0.status, creationTime: $0.created, endTime: $0.ended, lastModifiedTime: $0.modified,
+                failureReason: $0.failureReason
+            )
+        }
+        return ListTransformJobsResponse(TransformJobSummaries: summaries, NextToken: next)
+    }
+
+    private func stopTransformJob(_ request: TransformJobNameRequest) async throws -> EmptyResponse {
+        let name = try request.validatedName()
+        guard let job = try store.job(named: name) else { throw APIError.jobNotFound(name) }
+        switch job.status {
+        case .InProgress:
+            if try await !executor.stop(job.name) {
+                // Between the store and the executor (it has just ended): nothing left to stop.
+                try store.setStatus(of: job.name, to: .Stopped, from: [.InProgress], ended: Date().timeIntervalSince1970)
+            }
+        case .Stopping, .Stopped:
+            break
+        case .Completed, .Failed:
+            throw APIError.validation(
+                "The transform job \(ResourceARN.transformJob(job.name)) has already ended (\(job.status.rawValue)); "
+                    + "only InProgress jobs can be stopped."
+            )
+        }
+        return EmptyResponse()
+    }
+
+    // MARK: JSON
+
+    private func decode<T: Decodable>(_ body: Data) throws -> T {
+        // A request with no input may come with an empty body (AWS JSON 1.1).
+        try JSONDecoder().decode(T.self, from: body.isEmpty ? Data("{}".utf8) : body)
+    }
+
+    private func encode(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        return try encoder.encode(value)
+    }
+
+    private func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
+            return "\(context.codingPath.map(\.stringValue).joined(separator: ".")) must be \(type)."
+        case .dataCorrupted(let context):
+            return context.debugDescription
+        case .keyNotFound(let key, _):
+            return "\(key.stringValue) is missing."
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
+
+struct EmptyResponse: Codable {}
+
+/// One page of a sorted list; the token is the offset of the next page, as moto does it.
+enum Page {
+    static func of<T>(_ items: [T], token: String?, maxResults: Int?) throws(APIError) -> ([T], String?) {
+        var start = 0
+        if let token {
+            guard let offset = Int(token), (0...items.count).contains(offset) else {
+                throw .validation("Invalid pagination token because \"\(token)\".")
+            }
+            start = offset
+        }
+        let end = min(items.count, start + (maxResults ?? 10))
+        return (Array(items[start..<end]), end < items.count ? String(end) : nil)
+    }
+}

@@ -1,0 +1,117 @@
+"""The SageMaker Python SDK's Model.transformer() against `batchform serve`, with a local S3
+server (moto) for the model archive, inputs and outputs."""
+import io
+import socket
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from conftest import KEY_ID, SECRET, Server, free_port
+
+sagemaker = pytest.importorskip("sagemaker")
+from sagemaker.model import Model  # noqa: E402
+
+INFERENCE_PY = textwrap.dedent(
+    """
+    import json, os
+
+    def model_fn(model_dir):
+        with open(os.path.join(model_dir, "model.json")) as f:
+            return json.load(f)
+
+    def input_fn(body, content_type):
+        assert content_type == "text/csv", content_type
+        text = body.decode() if isinstance(body, bytes) else body
+        return [[float(x) for x in line.split(",")] for line in text.splitlines() if line]
+
+    def predict_fn(rows, model):
+        return [sum(w * x for w, x in zip(model["weights"], row)) + model["bias"] for row in rows]
+
+    def output_fn(predictions, accept):
+        return "".join(f"{p:.4f}\\n" for p in predictions)
+    """
+)
+WEIGHTS, BIAS = [0.5, -1.25, 2.0], 3.0
+
+
+@pytest.fixture
+def s3_url(tmp_path):
+    port = free_port()
+    moto = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.time() < deadline, "moto_server did not start"
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    moto.terminate()
+    moto.wait()
+
+
+def model_archive():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, text in [("model.json", f'{{"weights": {WEIGHTS}, "bias": {BIAS}}}'), ("code/inference.py", INFERENCE_PY)]:
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_model_transformer_runs_against_batchform(tmp_path, s3_url, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_url)  # the SDK's own S3 calls go to moto too
+    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="sdk-bucket")
+    s3.put_object(Bucket="sdk-bucket", Key="model/model.tar.gz", Body=model_archive())
+    expected = {}
+    for index in range(4):
+        rows = [[index + row * 0.5, row - 2.0, (row % 5) * 1.5] for row in range(300)]
+        s3.put_object(Bucket="sdk-bucket", Key=f"input/batch-{index}.csv", Body="".join(",".join(map(str, r)) + "\n" for r in rows))
+        expected[f"batch-{index}.csv.out"] = "".join(
+            f"{sum(w * x for w, x in zip(WEIGHTS, row)) + BIAS:.4f}\n" for row in rows
+        )
+
+    server = Server(
+        tmp_path / "data", tmp_path, args=["--s3-endpoint", s3_url, "--region", "us-east-1"],
+        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    ).start()
+    try:
+        boto_session = boto3.Session(aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, region_name="us-east-1")
+        session = sagemaker.Session(
+            boto_session=boto_session,
+            sagemaker_client=boto_session.client("sagemaker", endpoint_url=server.url),
+            default_bucket="sdk-bucket",
+        )
+        model = Model(
+            image_uri="batchform/python", model_data="s3://sdk-bucket/model/model.tar.gz",
+            role="arn:aws:iam::000000000000:role/batchform", sagemaker_session=session, name="sdk-linear",
+        )
+        transformer = model.transformer(
+            instance_count=2, instance_type="ml.m5.large", strategy="MultiRecord", assemble_with="Line",
+            output_path="s3://sdk-bucket/output/", accept="text/csv", max_payload=1, max_concurrent_transforms=2,
+        )
+        transformer.transform(
+            "s3://sdk-bucket/input/", content_type="text/csv", split_type="Line", job_name="sdk-job", wait=True, logs=False
+        )
+        described = session.describe_transform_job("sdk-job")
+        assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
+        assert described["TransformResources"] == {"InstanceType": "ml.m5.large", "InstanceCount": 2}
+        outputs = {
+            key: s3.get_object(Bucket="sdk-bucket", Key=f"output/{key}")["Body"].read().decode() for key in expected
+        }
+        assert outputs == expected
+    finally:
+        server.stop()
