@@ -13,13 +13,19 @@ public struct InstanceLaunch: Sendable {
     /// The contract environment (see `InstanceEnvironment`), without the port, which the runtime picks.
     public var environment: [String: String]
     public var logFile: String
+    /// TransformResources.InstanceType: a GPU type gets the machine's GPUs where the runtime can pass them.
+    public var instanceType: String
 
-    public init(index: Int, jobName: String, modelDirectory: String, environment: [String: String], logFile: String) {
+    public init(
+        index: Int, jobName: String, modelDirectory: String, environment: [String: String], logFile: String,
+        instanceType: String = "ml.m5.large"
+    ) {
         self.index = index
         self.jobName = jobName
         self.modelDirectory = modelDirectory
         self.environment = environment
         self.logFile = logFile
+        self.instanceType = instanceType
     }
 }
 
@@ -57,13 +63,7 @@ public enum ModelRuntimes {
             }
             return LocalExecutableRuntime(command: [absolute])
         }
-        throw RuntimeError(
-            .unsupportedImage,
-            "Image \(image) is not supported yet. Supported: the path of a model server executable "
-                + "(absolute, relative, or file://), started as `<executable> serve` like a SageMaker container; "
-                + "`batchform/python` or a SageMaker scikit-learn, PyTorch, XGBoost or Hugging Face inference "
-                + "image URI, which run inference.py handlers with the built-in server."
-        )
+        return try ContainerRuntime(image: image, engine: ContainerEngine.find())
     }
 }
 

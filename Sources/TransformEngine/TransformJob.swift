@@ -125,7 +125,7 @@ public struct TransformJob: Sendable {
             for index in 0..<configuration.instanceCount {
                 let launch = InstanceLaunch(
                     index: index, jobName: configuration.name, modelDirectory: modelDirectory, environment: environment,
-                    logFile: "\(options.logDirectory)/instance-\(index + 1).log"
+                    logFile: "\(options.logDirectory)/instance-\(index + 1).log", instanceType: configuration.instanceType
                 )
                 let instance = try await runtime.launch(launch)
                 instances.append(instance)
