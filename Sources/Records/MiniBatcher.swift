@@ -125,7 +125,23 @@ public struct MiniBatcher {
         var records = 0
         var singlePayload = 0..<0
         var quoteFreeUntil = self.quoteFreeUntil
+        let wholeLines = !single && framing.splitType == .line
         try buffer.withUnsafeReadableBytes { bytes in
+            if wholeLines, bytes.count > 0 {
+                if framing.csvQuoting, offset >= quoteFreeUntil {
+                    let quote = memchr(bytes.baseAddress!, Int32(UInt8(ascii: "\"")), bytes.count)
+                    quoteFreeUntil = offset + Int64(quote.map { bytes.baseAddress!.distance(to: $0) } ?? bytes.count)
+                }
+                // MultiRecord lines outside quotes: the batch ends after the last newline that fits,
+                // found searching back from the limit; the records are counted, not framed one by one.
+                var end = min(bytes.count, limit)
+                if framing.csvQuoting { end = min(end, Int(quoteFreeUntil - offset)) }
+                if let newline = Self.lastNewline(in: UnsafeRawBufferPointer(rebasing: bytes[..<end])) {
+                    taken = newline + 1
+                    records = Self.countNewlines(UnsafeRawBufferPointer(rebasing: bytes[..<taken]))
+                }
+                // What is left (a last line without a newline, a quoted field) is framed below.
+            }
             while taken < bytes.count {
                 let rest = UnsafeRawBufferPointer(rebasing: bytes[taken...])
                 if framing.csvQuoting, offset + Int64(taken) >= quoteFreeUntil {
@@ -160,6 +176,23 @@ public struct MiniBatcher {
             return emit(length: taken, payload: singlePayload, records: 1)
         }
         return emit(length: taken, payload: 0..<taken, records: records)
+    }
+
+    /// Searching backwards: a line ends within a line's length of the end.
+    static func lastNewline(in bytes: UnsafeRawBufferPointer) -> Int? {
+        var index = bytes.count - 1
+        while index >= 0 {
+            if bytes[index] == UInt8(ascii: "\n") { return index }
+            index -= 1
+        }
+        return nil
+    }
+
+    /// A loop the compiler vectorizes: several GB/s, against a call per record when framing.
+    static func countNewlines(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var count = 0
+        for byte in bytes { count &+= byte == UInt8(ascii: "\n") ? 1 : 0 }
+        return count
     }
 
     private mutating func emit(length: Int, payload: Range<Int>, records: Int) -> MiniBatch {

@@ -1,0 +1,488 @@
+#!/usr/bin/env python3
+"""The benchmark suite (run it with bench/run, which sets up its environment and builds).
+
+Workloads, each on data generated deterministically (seeded) under --data-dir, outside the repo;
+every contender runs once to warm up, then --runs times; tables show medians:
+
+  tabular    8 CSV files x 250,000 rows x 10 float features, no header, one prediction per row,
+             for LinearRegression and RandomForestRegressor(50 trees, depth 10). Contenders: the
+             in-process floor (2 Python processes: pandas read, predict, write), a hand-written loop
+             posting 5 MB chunks to a gunicorn endpoint with 2 threads, and Batchform (built-in
+             handler server) with its defaults and with its best settings.
+  pipeline   the same rows, 10x as many, through the trivial native model server: the engine alone.
+  small      200,000 JSON Lines records, SingleRecord, MaxConcurrentTransforms 16, trivial server.
+  memory     one 2 GB CSV file (and a 1 GB one, to show RSS does not grow) through the trivial server.
+
+Wall time includes start-up and shut-down for every contender. "CPU s" is split between the
+Batchform process itself and everything else the contender ran (the model server, or the Python
+processes), from /proc and getrusage.
+"""
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from pipeline import make_input, save_results  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+FILES, ROWS, FEATURES = 8, 250_000, 10
+
+INFERENCE_PY = textwrap.dedent(
+    """
+    import io, os
+    import joblib
+    import numpy as np
+    import pandas as pd
+
+    def model_fn(model_dir):
+        return joblib.load(os.path.join(model_dir, "model.joblib"))
+
+    def input_fn(body, content_type):
+        return pd.read_csv(io.BytesIO(body), header=None, dtype=np.float64).to_numpy()
+
+    def predict_fn(features, model):
+        return model.predict(features)
+
+    def output_fn(predictions, accept):
+        buffer = io.BytesIO()
+        np.savetxt(buffer, predictions, fmt="%.6f")
+        return buffer.getvalue()
+    """
+)
+
+
+# MARK: - Measuring
+
+
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(command, watch_pid=True, env=None, cwd=None):
+    """Runs a command to its end. Returns wall s, peak RSS MB and CPU s of the process itself,
+    and the CPU s of everything it started (reaped children)."""
+    cpu_before = children_cpu()
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    peak_kb, own_ticks = 0, 0
+    while process.poll() is None:
+        if watch_pid:
+            try:
+                with open(f"/proc/{process.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak_kb = max(peak_kb, int(line.split()[1]))
+                with open(f"/proc/{process.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                    own_ticks = int(fields[11]) + int(fields[12])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                pass
+        time.sleep(0.02)
+    wall = time.perf_counter() - start
+    stderr = process.stderr.read().decode()
+    if process.returncode != 0:
+        raise SystemExit(f"{command[0]} failed ({process.returncode}):\n{stderr[-3000:]}")
+    total = children_cpu() - cpu_before
+    own = own_ticks / TICKS if watch_pid else 0.0
+    return {"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "own_cpu_s": own, "other_cpu_s": max(0.0, total - own)}
+
+
+def repeat(runs, action):
+    action()  # warm-up: page cache, first imports, first start
+    results = [action() for _ in range(runs)]
+    median = {key: statistics.median(r[key] for r in results) for key in results[0]}
+    median["runs"] = [{k: round(v, 3) for k, v in r.items()} for r in results]
+    return median
+
+
+# MARK: - Data
+
+
+def tabular_data(folder, files=FILES, rows=ROWS):
+    """Seeded float features; y is a noisy non-linear function of them (for training)."""
+    import numpy as np
+
+    done = os.path.join(folder, ".complete")
+    if not os.path.exists(done):
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        rng = np.random.default_rng(7)
+        for index in range(files):
+            features = rng.uniform(-1, 1, size=(rows, FEATURES))
+            np.savetxt(os.path.join(folder, f"part-{index:02d}.csv"), features, fmt="%.6f", delimiter=",")
+        open(done, "w").close()
+    return sorted(os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".csv"))
+
+
+def train_models(folder):
+    """model.joblib + code/inference.py (the SageMaker layout) for each model; trained once."""
+    import joblib
+    import numpy as np
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.linear_model import LinearRegression
+
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1, 1, size=(20_000, FEATURES))
+    y = x @ rng.uniform(-2, 2, FEATURES) + np.sin(3 * x[:, 0]) + rng.normal(0, 0.1, len(x))
+    models = {
+        "linear": LinearRegression(),
+        "forest": RandomForestRegressor(n_estimators=50, max_depth=10, random_state=0, n_jobs=1),
+    }
+    paths = {}
+    for name, model in models.items():
+        directory = os.path.join(folder, f"model-{name}")
+        paths[name] = directory
+        if os.path.exists(os.path.join(directory, "model.joblib")):
+            continue
+        os.makedirs(os.path.join(directory, "code"), exist_ok=True)
+        model.fit(x, y)
+        joblib.dump(model, os.path.join(directory, "model.joblib"))
+        with open(os.path.join(directory, "code", "inference.py"), "w") as f:
+            f.write(INFERENCE_PY)
+    return paths
+
+
+# MARK: - Contenders (tabular)
+
+FLOOR_WORKER = textwrap.dedent(
+    """
+    import sys, runpy
+    handlers = runpy.run_path(sys.argv[1] + "/code/inference.py")
+    model = handlers["model_fn"](sys.argv[1])
+    for path in sys.argv[2:]:
+        with open(path, "rb") as f:
+            body = f.read()
+        predictions = handlers["predict_fn"](handlers["input_fn"](body, "text/csv"), model)
+        with open(path + ".floor.out", "wb") as f:
+            f.write(handlers["output_fn"](predictions, "text/csv"))
+    """
+)
+
+
+def run_floor(python, model_dir, files, scratch):
+    """Two Python processes, each with half the files: no HTTP, no engine."""
+    script = os.path.join(scratch, "floor_worker.py")
+    with open(script, "w") as f:
+        f.write(FLOOR_WORKER)
+    driver = os.path.join(scratch, "floor_driver.py")
+    halves = [files[0::2], files[1::2]]
+    with open(driver, "w") as f:
+        f.write(
+            "import subprocess, sys\n"
+            f"procs = [subprocess.Popen([sys.executable, {script!r}, {model_dir!r}, *{h!r}]) for h in {halves!r}]\n"
+            "sys.exit(max(p.wait() for p in procs))\n"
+        )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    result = measure([python, driver], watch_pid=False, env=env)
+    return result
+
+
+HAND_APP = textwrap.dedent(
+    """
+    import os, runpy
+    MODEL_DIR = os.environ["MODEL_DIR"]
+    handlers = runpy.run_path(MODEL_DIR + "/code/inference.py")
+    model = handlers["model_fn"](MODEL_DIR)
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/ping":
+            start_response("200 OK", [("Content-Length", "0")])
+            return [b""]
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        out = handlers["output_fn"](handlers["predict_fn"](handlers["input_fn"](body, "text/csv"), model), "text/csv")
+        start_response("200 OK", [("Content-Type", "text/csv"), ("Content-Length", str(len(out)))])
+        return [out]
+    """
+)
+
+HAND_LOOP = textwrap.dedent(
+    """
+    # What SageMaker's notebooks show as the alternative: start a gunicorn endpoint, post each
+    # file in 5 MB chunks cut at line ends (two at a time, one per server thread), write answers in order.
+    import http.client, os, subprocess, sys, time
+    from concurrent.futures import ThreadPoolExecutor
+    gunicorn, app_dir, model_dir, port, *files = sys.argv[1:]
+    env = {**os.environ, "MODEL_DIR": model_dir, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    server = subprocess.Popen([gunicorn, "--chdir", app_dir, "-w", "1", "--threads", "2", "-b", f"127.0.0.1:{port}",
+                               "--timeout", "600", "hand_app:app"], env=env, stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", int(port)); c.request("GET", "/ping")
+            if c.getresponse().status == 200: break
+        except OSError: time.sleep(0.05)
+    def post(chunk):
+        c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=600)
+        c.request("POST", "/invocations", body=chunk, headers={"Content-Type": "text/csv"})
+        return c.getresponse().read()
+    def chunks(path, size=5 << 20):
+        with open(path, "rb") as f:
+            rest = b""
+            while True:
+                data = f.read(size - len(rest))
+                if not data:
+                    if rest: yield rest
+                    return
+                data = rest + data
+                cut = data.rfind(b"\\n") + 1
+                yield data[:cut]; rest = data[cut:]
+    with ThreadPoolExecutor(2) as pool:
+        for path in files:
+            with open(path + ".hand.out", "wb") as out:
+                for answer in pool.map(post, chunks(path)):
+                    out.write(answer)
+    server.terminate(); server.wait()
+    """
+)
+
+
+def run_hand_loop(python, gunicorn, model_dir, files, scratch):
+    app_dir = os.path.join(scratch, "hand")
+    os.makedirs(app_dir, exist_ok=True)
+    with open(os.path.join(app_dir, "hand_app.py"), "w") as f:
+        f.write(HAND_APP)
+    loop = os.path.join(scratch, "hand_loop.py")
+    with open(loop, "w") as f:
+        f.write(HAND_LOOP)
+    return measure([python, loop, gunicorn, app_dir, model_dir, str(free_port()), *files], watch_pid=False)
+
+
+def run_batchform(binary, model_dir, input_dir, output_dir, extra, env_pairs=()):
+    shutil.rmtree(output_dir, ignore_errors=True)
+    command = [
+        binary, "transform", "--image", "batchform/python", "--model-data", model_dir, "--input", input_dir + "/",
+        "--output", output_dir, "--split-type", "Line", "--content-type", "text/csv", "--accept", "text/csv",
+        "--log-dir", output_dir + "-logs", *extra,
+    ]
+    for pair in env_pairs:
+        command += ["--model-env", pair]
+    return measure(command)
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def check_same_outputs(files, suffixes):
+    """Every contender must have produced the same predictions."""
+    for path in files:
+        texts = {}
+        for suffix, location in suffixes.items():
+            with open(location(path), "rb") as f:
+                texts[suffix] = f.read()
+        first = next(iter(texts.values()))
+        different = [s for s, t in texts.items() if t != first]
+        if different:
+            raise SystemExit(f"outputs differ for {path}: {different}")
+
+
+# MARK: - Workloads
+
+
+def tabular(options, python, binary):
+    folder = os.path.join(options.data_dir, "tabular")
+    files = tabular_data(os.path.join(folder, "input"))
+    models = train_models(folder)
+    size = sum(os.path.getsize(f) for f in files)
+    rows = FILES * ROWS
+    gunicorn = os.path.join(os.path.dirname(python), "gunicorn")
+    results = []
+    for model in options.models:
+        model_dir = models[model]
+        contenders = {
+            "in-process floor": lambda: run_floor(python, model_dir, files, folder),
+            "hand loop (gunicorn)": lambda: run_hand_loop(python, gunicorn, model_dir, files, folder),
+            "batchform default": lambda: run_batchform(binary, model_dir, os.path.join(folder, "input"),
+                                                        os.path.join(folder, f"out-default-{model}"), []),
+            "batchform best": lambda: run_batchform(
+                binary, model_dir, os.path.join(folder, "input"), os.path.join(folder, f"out-best-{model}"),
+                ["--strategy", "MultiRecord", "--max-payload-mb", options.best_payload_mb, "--max-concurrent", "2"],
+                ["SAGEMAKER_MODEL_SERVER_WORKERS=2"],
+            ),
+        }
+        for name, action in contenders.items():
+            median = repeat(options.runs, action)
+            results.append({"workload": f"tabular/{model}", "contender": name, "rows": rows, "input_mb": size / 2**20, **median})
+            print_row(results[-1])
+        check_same_outputs(files, {
+            "floor": lambda p: p + ".floor.out",
+            "hand": lambda p: p + ".hand.out",
+            "default": lambda p, m=model: os.path.join(folder, f"out-default-{m}", os.path.basename(p) + ".out"),
+            "best": lambda p, m=model: os.path.join(folder, f"out-best-{m}", os.path.basename(p) + ".out"),
+        })
+    return results
+
+
+def pipeline(options, binary, server):
+    folder = os.path.join(options.data_dir, "pipeline")
+    source = tabular_data(os.path.join(options.data_dir, "tabular", "input"))
+    input_dir = os.path.join(folder, "input")
+    copies = 10
+    if not os.path.exists(os.path.join(input_dir, ".complete")):
+        shutil.rmtree(input_dir, ignore_errors=True)
+        os.makedirs(input_dir)
+        for path in source:  # 10x the rows: each file repeated ten times
+            with open(path, "rb") as f:
+                data = f.read()
+            with open(os.path.join(input_dir, os.path.basename(path)), "wb") as f:
+                for _ in range(copies):
+                    f.write(data)
+        open(os.path.join(input_dir, ".complete"), "w").close()
+    files = [os.path.join(input_dir, n) for n in os.listdir(input_dir) if n.endswith(".csv")]
+    size = sum(os.path.getsize(f) for f in files)
+    out = os.path.join(folder, "out")
+
+    def job():
+        shutil.rmtree(out, ignore_errors=True)
+        return measure([binary, "transform", "--image", server, "--input", input_dir + "/", "--output", out,
+                        "--split-type", "Line", "--content-type", "text/csv", "--strategy", "MultiRecord",
+                        "--max-concurrent", "2", "--log-dir", out + "-logs"])
+
+    median = repeat(options.runs, job)
+    result = {"workload": "pipeline", "contender": "batchform + trivial server", "rows": FILES * ROWS * copies,
+              "input_mb": size / 2**20, **median}
+    result["batchform_cpu_s_per_gb"] = median["own_cpu_s"] / (size / 2**30)
+    print_row(result)
+    return [result]
+
+
+def small_records(options, binary, server):
+    folder = os.path.join(options.data_dir, "small")
+    input_dir = os.path.join(folder, "input")
+    records = 200_000
+    path = os.path.join(input_dir, "records.jsonl")
+    if not os.path.exists(path):
+        import random
+
+        os.makedirs(input_dir, exist_ok=True)
+        rng = random.Random(5)
+        with open(path, "w") as f:
+            for index in range(records):
+                f.write(json.dumps({"id": index, "features": [round(rng.uniform(-1, 1), 4) for _ in range(4)]}) + "\n")
+    out = os.path.join(folder, "out")
+
+    def job():
+        shutil.rmtree(out, ignore_errors=True)
+        return measure([binary, "transform", "--image", server, "--input", input_dir + "/", "--output", out,
+                        "--split-type", "Line", "--content-type", "application/jsonlines", "--strategy", "SingleRecord",
+                        "--max-concurrent", "16", "--log-dir", out + "-logs"])
+
+    median = repeat(options.runs, job)
+    result = {"workload": "small records", "contender": "batchform + trivial server", "rows": records,
+              "input_mb": os.path.getsize(path) / 2**20, **median}
+    print_row(result)
+    return [result]
+
+
+def memory(options, binary, server):
+    results = []
+    for size_gb in (1, 2):
+        input_dir = os.path.join(options.data_dir, f"memory-{size_gb}gb")
+        make_input(os.path.join(input_dir, "data.csv"), size_gb << 30)
+        out = os.path.join(options.data_dir, f"memory-out-{size_gb}gb")
+
+        def job():
+            shutil.rmtree(out, ignore_errors=True)
+            return measure([binary, "transform", "--image", server, "--input", input_dir + "/", "--output", out,
+                            "--split-type", "Line", "--content-type", "text/csv", "--strategy", "MultiRecord",
+                            "--max-concurrent", "2", "--log-dir", out + "-logs"])
+
+        with open(os.path.join(input_dir, "data.csv"), "rb") as f:
+            rows = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
+        median = repeat(options.runs, job)
+        results.append({"workload": f"memory {size_gb} GB", "contender": "batchform + trivial server", "rows": rows,
+                        "input_mb": (size_gb << 30) / 2**20, **median})
+        print_row(results[-1])
+    return results
+
+
+# MARK: - Report
+
+HEADER = (f"{'workload':<16} {'contender':<28} {'wall s':>8} {'rows/s':>11} {'MB/s':>8} {'peak RSS MB':>12} "
+          f"{'CPU s batchform':>16} {'CPU s model/other':>18}")
+
+
+def print_row(r):
+    print(f"{r['workload']:<16} {r['contender']:<28} {r['wall_s']:>8.2f} {r['rows'] / r['wall_s']:>11,.0f} "
+          f"{r['input_mb'] / r['wall_s']:>8.1f} {r['peak_rss_mb'] or float('nan'):>12.1f} {r['own_cpu_s']:>16.2f} "
+          f"{r['other_cpu_s']:>18.2f}", flush=True)
+
+
+def targets(results):
+    """The issue's targets, checked against the medians measured side by side in this run."""
+    by = {(r["workload"], r["contender"]): r for r in results}
+    checks = []
+
+    def ratio(workload, contender, limit_floor, limit_hand):
+        ours = by.get((workload, contender))
+        floor, hand = by.get((workload, "in-process floor")), by.get((workload, "hand loop (gunicorn)"))
+        if ours and floor:
+            checks.append((f"{workload}: {contender} / floor", ours["wall_s"] / floor["wall_s"], f"<= {limit_floor}",
+                           ours["wall_s"] / floor["wall_s"] <= limit_floor))
+        if ours and hand:
+            checks.append((f"{workload}: {contender} / hand loop", ours["wall_s"] / hand["wall_s"], f"<= {limit_hand}",
+                           ours["wall_s"] / hand["wall_s"] <= limit_hand))
+
+    for contender in ("batchform default", "batchform best"):
+        ratio("tabular/linear", contender, 1.3, 0.9)
+        ratio("tabular/forest", contender, 1.15, 0.85)
+    if ("pipeline", "batchform + trivial server") in by:
+        r = by[("pipeline", "batchform + trivial server")]
+        checks.append(("pipeline MB/s", r["input_mb"] / r["wall_s"], ">= 1024", r["input_mb"] / r["wall_s"] >= 1024))
+        checks.append(("pipeline batchform CPU s/GB", r["batchform_cpu_s_per_gb"], "<= 1.0", r["batchform_cpu_s_per_gb"] <= 1.0))
+    if ("small records", "batchform + trivial server") in by:
+        r = by[("small records", "batchform + trivial server")]
+        checks.append(("small records/s", r["rows"] / r["wall_s"], ">= 20000", r["rows"] / r["wall_s"] >= 20000))
+    for size in (1, 2):
+        r = by.get((f"memory {size} GB", "batchform + trivial server"))
+        if r:
+            checks.append((f"memory {size} GB peak RSS MB", r["peak_rss_mb"], "<= 300", r["peak_rss_mb"] <= 300))
+    print("\ntarget                                          measured   target    met")
+    for name, value, target, met in checks:
+        print(f"{name:<46} {value:>9.2f}   {target:<9} {'yes' if met else 'NO'}")
+    return [{"target": n, "measured": round(v, 3), "required": t, "met": m} for n, v, t, m in checks]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workloads", nargs="+", default=["tabular", "pipeline", "small", "memory"])
+    parser.add_argument("--models", nargs="+", default=["linear", "forest"])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--best-payload-mb", default="12")
+    parser.add_argument("--data-dir", default="/tmp/batchform-bench")
+    parser.add_argument("--build", default=os.path.join(ROOT, ".build/release"))
+    options = parser.parse_args()
+    binary = os.path.join(options.build, "batchform")
+    server = os.path.join(options.build, "trivial-model-server")
+    python = sys.executable
+    os.environ.setdefault("BATCHFORM_PYTHON", python)
+    print(f"machine: {os.cpu_count()} cores; {options.runs} runs after a warm-up, medians\n")
+    print(HEADER)
+    results = []
+    if "tabular" in options.workloads:
+        results += tabular(options, python, binary)
+    if "pipeline" in options.workloads:
+        results += pipeline(options, binary, server)
+    if "small" in options.workloads:
+        results += small_records(options, binary, server)
+    if "memory" in options.workloads:
+        results += memory(options, binary, server)
+    checks = targets(results)
+    save_results("suite", {"measurements": results, "targets": checks})
+
+
+if __name__ == "__main__":
+    main()
