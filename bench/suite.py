@@ -47,7 +47,8 @@ INFERENCE_PY = textwrap.dedent(
         return joblib.load(os.path.join(model_dir, "model.joblib"))
 
     def input_fn(body, content_type):
-        return pd.read_csv(io.BytesIO(body), header=None, dtype=np.float64).to_numpy()
+        data = io.BytesIO(body) if isinstance(body, bytes) else io.StringIO(body)
+        return pd.read_csv(data, header=None, dtype=np.float64).to_numpy()
 
     def predict_fn(features, model):
         return model.predict(features)
@@ -68,14 +69,44 @@ def children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
+def descendants_cpu_ticks(root, seen):
+    """Adds to `seen` (pid -> CPU ticks) every live descendant of `root`, so processes that are
+    never reaped by us (a model server's workers) are counted too."""
+    parents = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            parents[int(name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            pass
+    family = {root}
+    changed = True
+    while changed:
+        changed = False
+        for pid, (parent, _) in parents.items():
+            if parent in family and pid not in family:
+                family.add(pid)
+                changed = True
+    for pid in family - {root}:
+        seen[pid] = max(seen.get(pid, 0), parents[pid][1])
+
+
 def measure(command, watch_pid=True, env=None, cwd=None):
     """Runs a command to its end. Returns wall s, peak RSS MB and CPU s of the process itself,
-    and the CPU s of everything it started (reaped children)."""
+    and the CPU s of everything it started (its descendants, sampled from /proc every 0.1 s,
+    or what was reaped, whichever is more)."""
     cpu_before = children_cpu()
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
     peak_kb, own_ticks = 0, 0
+    family, polls = {}, 0
     while process.poll() is None:
+        polls += 1
+        if polls % 5 == 0:
+            descendants_cpu_ticks(process.pid, family)
         if watch_pid:
             try:
                 with open(f"/proc/{process.pid}/status") as f:
@@ -94,7 +125,8 @@ def measure(command, watch_pid=True, env=None, cwd=None):
         raise SystemExit(f"{command[0]} failed ({process.returncode}):\n{stderr[-3000:]}")
     total = children_cpu() - cpu_before
     own = own_ticks / TICKS if watch_pid else 0.0
-    return {"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "own_cpu_s": own, "other_cpu_s": max(0.0, total - own)}
+    others = max(total - own, sum(family.values()) / TICKS)
+    return {"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "own_cpu_s": own, "other_cpu_s": others}
 
 
 def repeat(runs, action):
@@ -163,7 +195,7 @@ FLOOR_WORKER = textwrap.dedent(
         with open(path, "rb") as f:
             body = f.read()
         predictions = handlers["predict_fn"](handlers["input_fn"](body, "text/csv"), model)
-        with open(path + ".floor.out", "wb") as f:
+        with open(path.replace("/input/", "/out-floor/") + ".out", "wb") as f:
             f.write(handlers["output_fn"](predictions, "text/csv"))
     """
 )
@@ -179,7 +211,7 @@ def run_floor(python, model_dir, files, scratch):
     with open(driver, "w") as f:
         f.write(
             "import subprocess, sys\n"
-            f"procs = [subprocess.Popen([sys.executable, {script!r}, {model_dir!r}, *{h!r}]) for h in {halves!r}]\n"
+            f"procs = [subprocess.Popen([sys.executable, {script!r}, {model_dir!r}, *half]) for half in {halves!r}]\n"
             "sys.exit(max(p.wait() for p in procs))\n"
         )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -237,7 +269,7 @@ HAND_LOOP = textwrap.dedent(
                 yield data[:cut]; rest = data[cut:]
     with ThreadPoolExecutor(2) as pool:
         for path in files:
-            with open(path + ".hand.out", "wb") as out:
+            with open(path.replace("/input/", "/out-hand/") + ".out", "wb") as out:
                 for answer in pool.map(post, chunks(path)):
                     out.write(answer)
     server.terminate(); server.wait()
@@ -299,6 +331,8 @@ def tabular(options, python, binary):
     size = sum(os.path.getsize(f) for f in files)
     rows = FILES * ROWS
     gunicorn = os.path.join(os.path.dirname(python), "gunicorn")
+    for name in ("out-floor", "out-hand"):
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
     results = []
     for model in options.models:
         model_dir = models[model]
@@ -318,8 +352,8 @@ def tabular(options, python, binary):
             results.append({"workload": f"tabular/{model}", "contender": name, "rows": rows, "input_mb": size / 2**20, **median})
             print_row(results[-1])
         check_same_outputs(files, {
-            "floor": lambda p: p + ".floor.out",
-            "hand": lambda p: p + ".hand.out",
+            "floor": lambda p: p.replace("/input/", "/out-floor/") + ".out",
+            "hand": lambda p: p.replace("/input/", "/out-hand/") + ".out",
             "default": lambda p, m=model: os.path.join(folder, f"out-default-{m}", os.path.basename(p) + ".out"),
             "best": lambda p, m=model: os.path.join(folder, f"out-best-{m}", os.path.basename(p) + ".out"),
         })

@@ -30,8 +30,9 @@ public enum HealthCheck {
                         + "raise --startup-timeout for slow-loading models)." + logTail(instance.logFile)
                 )
             }
+            // A loopback ping is cheap; a long pause would be start-up time added to every job.
             try await Task.sleep(for: pause)
-            pause = min(pause * 2, .milliseconds(500))
+            pause = min(pause * 2, .milliseconds(100))
         }
     }
 

@@ -139,7 +139,26 @@ final class LocalFileWriter: ObjectWriter {
         }
     }
 
+    /// Small answers (SingleRecord) are gathered into one write per `flushBytes`, not a syscall each.
+    private var pending = ByteBuffer()
+    private static let flushBytes = 1 << 20
+
     func write(_ bytes: ByteBuffer) async throws {
+        if pending.readableBytes + bytes.readableBytes < Self.flushBytes {
+            pending.writeImmutableBuffer(bytes)
+            return
+        }
+        try flush()
+        try writeThrough(bytes)
+    }
+
+    private func flush() throws {
+        guard pending.readableBytes > 0 else { return }
+        try writeThrough(pending)
+        pending.clear()
+    }
+
+    private func writeThrough(_ bytes: ByteBuffer) throws {
         let (descriptor, destination) = (self.descriptor, self.destination)
         try bytes.withUnsafeReadableBytes { source in
             var written = 0
@@ -156,6 +175,13 @@ final class LocalFileWriter: ObjectWriter {
 
     func commit() async throws {
         defer { descriptor = -1 }
+        do {
+            try flush()
+        } catch {
+            close(descriptor)
+            unlink(temporary)
+            throw error
+        }
         guard fsync(descriptor) == 0, close(descriptor) == 0, rename(temporary, destination) == 0 else {
             let reason = String(cString: strerror(errno))
             unlink(temporary)

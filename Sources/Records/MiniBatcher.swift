@@ -128,8 +128,11 @@ public struct MiniBatcher {
         let wholeLines = !single && framing.splitType == .line
         try buffer.withUnsafeReadableBytes { bytes in
             if wholeLines, bytes.count > 0 {
-                if framing.csvQuoting, offset >= quoteFreeUntil {
-                    let quote = memchr(bytes.baseAddress!, Int32(UInt8(ascii: "\"")), bytes.count)
+                // Extend the known quote-free stretch over what this refill added (a quote at its end
+                // is found again at once, so it stays the boundary).
+                let scanned = max(0, Int(quoteFreeUntil - offset))
+                if framing.csvQuoting, scanned < bytes.count {
+                    let quote = memchr(bytes.baseAddress! + scanned, Int32(UInt8(ascii: "\"")), bytes.count - scanned)
                     quoteFreeUntil = offset + Int64(quote.map { bytes.baseAddress!.distance(to: $0) } ?? bytes.count)
                 }
                 // MultiRecord lines outside quotes: the batch ends after the last newline that fits,
