@@ -10,66 +10,20 @@ Batchform process (read from /proc while it runs), not of the model server.
     python3 bench/pipeline.py --sizes-gb 1 4
 """
 import argparse
-import json
 import os
-import random
 import statistics
 import subprocess
-import time
+import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def make_input(path, size_bytes):
-    if os.path.exists(path) and os.path.getsize(path) == size_bytes:
-        return
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    rng = random.Random(42)
-    block = "".join(",".join(f"{rng.uniform(-1, 1):.6f}" for _ in range(10)) + "\n" for _ in range(12000)).encode()
-    with open(path + ".tmp", "wb") as f:
-        written = 0
-        while written + len(block) <= size_bytes:
-            f.write(block)
-            written += len(block)
-        # Fill up with whole short lines so the size is exact.
-        rest = size_bytes - written
-        f.write(b"0" * (rest - 1) + b"\n" if rest else b"")
-    os.rename(path + ".tmp", path)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import ROOT, make_input, save_results  # noqa: E402
+from common import measure as measure_process  # noqa: E402
 
 
 def measure(command, environment=None):
-    """Runs a Batchform command; returns wall seconds, its peak RSS in MB and its CPU seconds,
-    read from /proc while it runs (so the model server's own use is not counted)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment)
-    peak_kb, cpu_ticks = 0, 0
-    while process.poll() is None:
-        try:
-            with open(f"/proc/{process.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        peak_kb = max(peak_kb, int(line.split()[1]))
-            with open(f"/proc/{process.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-                cpu_ticks = int(fields[11]) + int(fields[12])
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            pass
-        time.sleep(0.02)
-    wall = time.perf_counter() - start
-    stderr = process.stderr.read().decode()
-    if process.returncode != 0:
-        raise SystemExit(f"job failed ({process.returncode}):\n{stderr}")
-    return wall, peak_kb / 1024, cpu_ticks / TICKS
-
-
-def save_results(kind, results):
-    """Writes bench-results/<kind>-<time>.json, so runs can be compared."""
-    os.makedirs(os.path.join(ROOT, "bench-results"), exist_ok=True)
-    path = os.path.join(ROOT, "bench-results", f"{kind}-{time.strftime('%Y%m%dT%H%M%S')}.json")
-    with open(path, "w") as f:
-        json.dump({"machine": {"cores": os.cpu_count()}, "results": results}, f, indent=2)
-    print(f"wrote {path}")
+    """(wall s, Batchform's peak RSS MB, Batchform's CPU s) of one Batchform command."""
+    result = measure_process(command, env=environment)
+    return result["wall_s"], result["peak_rss_mb"], result["own_cpu_s"]
 
 
 def run_job(binary, server, input_dir, output_dir, args):

@@ -20,20 +20,16 @@ processes), from /proc and getrusage.
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import textwrap
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from pipeline import make_input, save_results  # noqa: E402
+from common import make_input, measure, save_results  # noqa: E402
 
-TICKS = os.sysconf("SC_CLK_TCK")
 FILES, ROWS, FEATURES = 8, 250_000, 10
 
 INFERENCE_PY = textwrap.dedent(
@@ -62,71 +58,6 @@ INFERENCE_PY = textwrap.dedent(
 
 
 # MARK: - Measuring
-
-
-def children_cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def descendants_cpu_ticks(root, seen):
-    """Adds to `seen` (pid -> CPU ticks) every live descendant of `root`, so processes that are
-    never reaped by us (a model server's workers) are counted too."""
-    parents = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            parents[int(name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
-        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-            pass
-    family = {root}
-    changed = True
-    while changed:
-        changed = False
-        for pid, (parent, _) in parents.items():
-            if parent in family and pid not in family:
-                family.add(pid)
-                changed = True
-    for pid in family - {root}:
-        seen[pid] = max(seen.get(pid, 0), parents[pid][1])
-
-
-def measure(command, watch_pid=True, env=None, cwd=None):
-    """Runs a command to its end. Returns wall s, peak RSS MB and CPU s of the process itself,
-    and the CPU s of everything it started (its descendants, sampled from /proc every 0.1 s,
-    or what was reaped, whichever is more)."""
-    cpu_before = children_cpu()
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
-    peak_kb, own_ticks = 0, 0
-    family, polls = {}, 0
-    while process.poll() is None:
-        polls += 1
-        if polls % 5 == 0:
-            descendants_cpu_ticks(process.pid, family)
-        if watch_pid:
-            try:
-                with open(f"/proc/{process.pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmHWM:"):
-                            peak_kb = max(peak_kb, int(line.split()[1]))
-                with open(f"/proc/{process.pid}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                    own_ticks = int(fields[11]) + int(fields[12])
-            except (FileNotFoundError, ProcessLookupError, IndexError):
-                pass
-        time.sleep(0.02)
-    wall = time.perf_counter() - start
-    stderr = process.stderr.read().decode()
-    if process.returncode != 0:
-        raise SystemExit(f"{command[0]} failed ({process.returncode}):\n{stderr[-3000:]}")
-    total = children_cpu() - cpu_before
-    own = own_ticks / TICKS if watch_pid else 0.0
-    others = max(total - own, sum(family.values()) / TICKS)
-    return {"wall_s": wall, "peak_rss_mb": peak_kb / 1024, "own_cpu_s": own, "other_cpu_s": others}
 
 
 def repeat(runs, action):
@@ -360,6 +291,16 @@ def tabular(options, python, binary):
     return results
 
 
+def trivial_job(binary, server, input_dir, out, content_type, strategy, concurrency):
+    """A job through the trivial native model server, which measures the engine alone."""
+    def job():
+        shutil.rmtree(out, ignore_errors=True)
+        return measure([binary, "transform", "--image", server, "--input", input_dir + "/", "--output", out,
+                        "--split-type", "Line", "--content-type", content_type, "--strategy", strategy,
+                        "--max-concurrent", str(concurrency), "--log-dir", out + "-logs"])
+    return job
+
+
 def pipeline(options, binary, server):
     folder = os.path.join(options.data_dir, "pipeline")
     source = tabular_data(os.path.join(options.data_dir, "tabular", "input"))
@@ -377,14 +318,7 @@ def pipeline(options, binary, server):
         open(os.path.join(input_dir, ".complete"), "w").close()
     files = [os.path.join(input_dir, n) for n in os.listdir(input_dir) if n.endswith(".csv")]
     size = sum(os.path.getsize(f) for f in files)
-    out = os.path.join(folder, "out")
-
-    def job():
-        shutil.rmtree(out, ignore_errors=True)
-        return measure([binary, "transform", "--image", server, "--input", input_dir + "/", "--output", out,
-                        "--split-type", "Line", "--content-type", "text/csv", "--strategy", "MultiRecord",
-                        "--max-concurrent", "2", "--log-dir", out + "-logs"])
-
+    job = trivial_job(binary, server, input_dir, os.path.join(folder, "out"), "text/csv", "MultiRecord", 2)
     median = repeat(options.runs, job)
     result = {"workload": "pipeline", "contender": "batchform + trivial server", "rows": FILES * ROWS * copies,
               "input_mb": size / 2**20, **median}
@@ -406,14 +340,7 @@ def small_records(options, binary, server):
         with open(path, "w") as f:
             for index in range(records):
                 f.write(json.dumps({"id": index, "features": [round(rng.uniform(-1, 1), 4) for _ in range(4)]}) + "\n")
-    out = os.path.join(folder, "out")
-
-    def job():
-        shutil.rmtree(out, ignore_errors=True)
-        return measure([binary, "transform", "--image", server, "--input", input_dir + "/", "--output", out,
-                        "--split-type", "Line", "--content-type", "application/jsonlines", "--strategy", "SingleRecord",
-                        "--max-concurrent", "16", "--log-dir", out + "-logs"])
-
+    job = trivial_job(binary, server, input_dir, os.path.join(folder, "out"), "application/jsonlines", "SingleRecord", 16)
     median = repeat(options.runs, job)
     result = {"workload": "small records", "contender": "batchform + trivial server", "rows": records,
               "input_mb": os.path.getsize(path) / 2**20, **median}
@@ -427,13 +354,7 @@ def memory(options, binary, server):
         input_dir = os.path.join(options.data_dir, f"memory-{size_gb}gb")
         make_input(os.path.join(input_dir, "data.csv"), size_gb << 30)
         out = os.path.join(options.data_dir, f"memory-out-{size_gb}gb")
-
-        def job():
-            shutil.rmtree(out, ignore_errors=True)
-            return measure([binary, "transform", "--image", server, "--input", input_dir + "/", "--output", out,
-                            "--split-type", "Line", "--content-type", "text/csv", "--strategy", "MultiRecord",
-                            "--max-concurrent", "2", "--log-dir", out + "-logs"])
-
+        job = trivial_job(binary, server, input_dir, out, "text/csv", "MultiRecord", 2)
         with open(os.path.join(input_dir, "data.csv"), "rb") as f:
             rows = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
         median = repeat(options.runs, job)
