@@ -1,48 +1,55 @@
-import AsyncHTTPClient
 public import Foundation
 public import NIOCore
 import NIOHTTP1
+import Synchronization
 public import TransformSpec
 
 /// The batch engine's side of the container contract: `/ping`, `/execution-parameters`,
 /// `/invocations`. One client (one connection pool per instance) serves the whole job.
 public final class ModelClient: Sendable {
-    private let http: HTTPClient
+    private let connections = Mutex<[String: ModelConnections]>([:])
+    private let maxConnectionsPerInstance: Int
 
     /// The largest response accepted for one request; model answers are usually far smaller
     /// than their input, and this keeps a misbehaving server from exhausting memory.
     public static let maxResponseBytes = 1 << 30
 
     public init(maxConnectionsPerInstance: Int) {
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(
-            idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(1, maxConnectionsPerInstance)
-        )
-        configuration.decompression = .disabled
-        configuration.timeout.connect = .seconds(2)
-        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        self.maxConnectionsPerInstance = max(1, maxConnectionsPerInstance)
     }
 
     public func shutdown() async {
-        try? await http.shutdown()
+        for pool in connections.withLock({ $0.values }) { pool.close() }
+    }
+
+    /// The instance's connections; its base URL is `http://<host>:<port>`.
+    private func pool(_ instance: any ModelInstance) -> ModelConnections {
+        connections.withLock { pools in
+            if let pool = pools[instance.baseURL] { return pool }
+            let address = instance.baseURL.dropFirst("http://".count)
+            let colon = address.lastIndex(of: ":") ?? address.endIndex
+            let port = Int(address[address.index(after: colon)...].prefix { $0.isNumber }) ?? 80
+            let pool = ModelConnections(
+                host: String(address[..<colon]), port: port, maxIdle: maxConnectionsPerInstance,
+                maxResponseBytes: Self.maxResponseBytes
+            )
+            pools[instance.baseURL] = pool
+            return pool
+        }
     }
 
     /// True for HTTP 200 within `timeout` (SageMaker's ping timeout is 2 s).
     public func ping(_ instance: any ModelInstance, timeout: Duration = .seconds(2)) async -> Bool {
-        let request = HTTPClientRequest(url: instance.baseURL + "/ping")
-        guard let response = try? await http.execute(request, timeout: .init(timeout)) else { return false }
-        _ = try? await response.body.collect(upTo: 1 << 20)
-        return response.status == .ok
+        (try? await pool(instance).request(.GET, "/ping", timeout: timeout))?.status == 200
     }
 
     /// The container's answer to `GET /execution-parameters`, nil when it has none (404, not
     /// JSON, or no answer): the route is optional.
     public func executionParameters(_ instance: any ModelInstance) async -> ExecutionParameters? {
-        let request = HTTPClientRequest(url: instance.baseURL + "/execution-parameters")
-        guard let response = try? await http.execute(request, timeout: .seconds(10)), response.status == .ok,
-            let body = try? await response.body.collect(upTo: 1 << 20)
+        guard let answer = try? await pool(instance).request(.GET, "/execution-parameters", timeout: .seconds(10)),
+            answer.status == 200
         else { return nil }
-        return ExecutionParameters(json: Data(body.readableBytesView))
+        return ExecutionParameters(json: Data(answer.body.readableBytesView))
     }
 
     /// Posts one mini-batch, retrying timeouts, connection errors and 5xx answers (never 4xx)
@@ -51,11 +58,10 @@ public final class ModelClient: Sendable {
         _ instance: any ModelInstance, body: ByteBuffer, contentType: String?, accept: String?, timeout: Duration,
         maxRetries: Int
     ) async throws -> ByteBuffer {
-        var request = HTTPClientRequest(url: instance.baseURL + "/invocations")
-        request.method = .POST
-        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
-        if let accept { request.headers.add(name: "Accept", value: accept) }
-        request.body = .bytes(body)
+        var headers: [(String, String)] = []
+        if let contentType { headers.append(("Content-Type", contentType)) }
+        if let accept { headers.append(("Accept", accept)) }
+        let request = Invocation(pool: pool(instance), headers: headers, body: body)
         var attempt = 0
         while true {
             attempt += 1
@@ -76,22 +82,29 @@ public final class ModelClient: Sendable {
         case retryable(RuntimeError)
     }
 
+    private struct Invocation {
+        var pool: ModelConnections
+        var headers: [(String, String)]
+        var body: ByteBuffer
+    }
+
     /// One request. 4xx answers and cancellation are thrown: retrying cannot help them.
     private func attemptInvocation(
-        _ request: HTTPClientRequest, on instance: any ModelInstance, timeout: Duration, attempt: Int
+        _ request: Invocation, on instance: any ModelInstance, timeout: Duration, attempt: Int
     ) async throws -> Attempt {
         do {
-            let response = try await http.execute(request, timeout: .init(timeout))
-            let answer = try await response.body.collect(upTo: Self.maxResponseBytes)
-            if (200..<300).contains(response.status.code) { return .answered(answer) }
+            let response = try await request.pool.request(
+                .POST, "/invocations", headers: request.headers, body: request.body, timeout: timeout
+            )
+            if (200..<300).contains(response.status) { return .answered(response.body) }
             let failure = RuntimeError(
                 .invocationFailed,
-                "the model answered HTTP \(response.status.code)\(Self.quote(answer))"
+                "the model answered HTTP \(response.status)\(Self.quote(response.body))"
                     + (attempt > 1 ? " (attempt \(attempt))" : "")
             )
-            if response.status.code < 500 { throw failure }
+            if response.status < 500 { throw failure }
             return .retryable(failure)
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
+        } catch ModelConnections.Failure.timedOut {
             return .retryable(
                 RuntimeError(
                     .invocationTimedOut,

@@ -290,6 +290,32 @@ let linesB = ["alpha", "beta\r", "gamma"]
         #expect(wrongModel.stderr.contains("Could not find model \"arn:aws:sagemaker:local:000000000000:model/my-model\"."))
     }
 
+    @Test func aModelThatDoesNotAnswerInTimeIsRetriedThenFailsItsObject() async throws {
+        let harness = try Harness()
+        try harness.write("in/a.txt", "ok\n")
+        try harness.write("in/b.txt", "HANG\n")
+        let started = ContinuousClock.now
+        let result = try await harness.run([
+            "--input", "in/", "--output", "out", "--split-type", "Line", "--invocation-timeout", "1", "--max-retries", "1",
+        ])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("no answer within InvocationsTimeoutInSeconds (1 s) after 2 attempt(s)"), "\(result.stderr)")
+        #expect(harness.files(in: "out") == ["a.txt.out"])
+        #expect(ContinuousClock.now - started < .seconds(25))
+    }
+
+    @Test func aModelThatClosesEachConnectionStillGetsEveryRecord() async throws {
+        let harness = try Harness()
+        let lines = (0..<300).map { "record \($0)" }
+        try harness.write("in/a.txt", lines.joined(separator: "\n") + "\n")
+        let result = try await harness.run(
+            ["--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord", "--max-concurrent", "4"],
+            environment: ["TEST_CLOSE_CONNECTION": "1"]
+        )
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(harness.output("out/a.txt.out") == TestModel.answer(lines: lines))
+    }
+
     @Test func ctrlCStopsTheJobWritesNoOutputAndStopsTheModels() async throws {
         let harness = try Harness()
         try harness.write("in/a.txt", (0..<200).map { "line \($0)" }.joined(separator: "\n"))
