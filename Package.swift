@@ -28,6 +28,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
+        .target(name: "CByteCount"),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "TransformSpec", swiftSettings: swiftSettings),
         .target(
@@ -50,6 +51,7 @@ let package = Package(
             name: "Records",
             dependencies: [
                 "CZlib",
+                "CByteCount",
                 "TransformSpec",
                 "ObjectStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -65,7 +67,6 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

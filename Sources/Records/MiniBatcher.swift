@@ -1,3 +1,4 @@
+import CByteCount
 public import NIOCore
 public import ObjectStorage
 public import TransformSpec
@@ -191,25 +192,10 @@ public struct MiniBatcher {
         return nil
     }
 
-    /// Eight bytes at a time: after XOR with `\n` a newline byte is zero, and the add/or/not
-    /// leaves exactly the zero bytes' high bits set (no carry crosses a byte), so a popcount
-    /// counts them. Several GB/s, where a byte loop ran at a third of the pipeline's time.
+    /// In C, which the compiler vectorizes; Swift's loops over bytes here ran at a few GB/s.
     static func countNewlines(_ bytes: UnsafeRawBufferPointer) -> Int {
         guard let base = bytes.baseAddress else { return 0 }
-        let low7: UInt64 = 0x7f7f_7f7f_7f7f_7f7f
-        let newlines: UInt64 = 0x0a0a_0a0a_0a0a_0a0a
-        var count = 0
-        var index = 0
-        while index + 8 <= bytes.count {
-            let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self) ^ newlines
-            count += (~(((word & low7) &+ low7) | word | low7)).nonzeroBitCount
-            index += 8
-        }
-        while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "\n") { count += 1 }
-            index += 1
-        }
-        return count
+        return batchform_count_byte(base, bytes.count, UInt8(ascii: "\n"))
     }
 
     private mutating func emit(length: Int, payload: Range<Int>, records: Int) -> MiniBatch {

@@ -203,11 +203,11 @@ let line = Array("alpha\nbeta\r\ngamma\n".utf8)
 
 @Suite struct NewlineCountTests {
     /// The word-at-a-time count agrees with a byte loop on bytes next to `\n` in value
-    /// (0x0b, 0x8a, 0x09, 0x00, 0xff) and at every alignment and tail length.
+    /// (0x0b, 0x8a, 0x09, 0x00, 0xff), at every alignment and tail length, and on long runs.
     @Test func wordAtATimeCountMatchesAByteLoop() {
         var generator = SystemRandomNumberGenerator()
         let alphabet: [UInt8] = [0x0a, 0x0b, 0x8a, 0x09, 0x00, 0xff, 0x7f, 0x80, 0x2c, 0x31]
-        for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1000] {
+        for length in [0, 1, 7, 8, 9, 31, 32, 33, 63, 64, 65, 1000, 8160, 8161, 20000] {
             let bytes = (0..<length + 3).map { _ in alphabet.randomElement(using: &generator)! }
             for start in 0..<3 {
                 let slice = Array(bytes[start..<(start + length)])
