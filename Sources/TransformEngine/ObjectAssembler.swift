@@ -5,7 +5,8 @@ import Records
 
 /// Writes one object's answers to its `.out` in input order, as they arrive. The output is
 /// committed only when every batch was answered and written; otherwise it is aborted and no
-/// `.out` appears. Every answer received releases its lane slot, written or not.
+/// `.out` appears. Every answer received gives back its `unwritten` permit once it is written or
+/// dropped.
 struct ObjectAssembler: Sendable {
     let object: PlannedObject
     let store: any ObjectStore
@@ -40,10 +41,10 @@ struct ObjectAssembler: Sendable {
             switch event {
             case .answer(let info, .success(let body)):
                 received += 1
-                if failure == nil { waiting[info.sequenceNumber] = (info, body) } else { lane.slots.release() }
+                if failure == nil { waiting[info.sequenceNumber] = (info, body) } else { lane.unwritten.release() }
             case .answer(let info, .failure(let error)):
                 received += 1
-                lane.slots.release()
+                lane.unwritten.release()
                 if !(error is CancellationError) { fail(Self.describe(error, info)) }
             case .dispatched(let count):
                 expected = count
@@ -52,8 +53,8 @@ struct ObjectAssembler: Sendable {
                 if !(error is CancellationError) { fail("\(error)") }
             }
             if failure != nil {
-                // Answers held for ordering will never be written: give their slots back.
-                for _ in waiting { lane.slots.release() }
+                // Answers held for ordering will never be written: give their permits back.
+                for _ in waiting { lane.unwritten.release() }
                 waiting.removeAll()
             }
             while failure == nil, let (info, body) = waiting.removeValue(forKey: nextToWrite) {
@@ -69,7 +70,7 @@ struct ObjectAssembler: Sendable {
                 } catch {
                     fail("writing \(object.output) failed: \(error)")
                 }
-                lane.slots.release()
+                lane.unwritten.release()
                 nextToWrite += 1
             }
             if let expected, received == expected { break }

@@ -184,14 +184,14 @@ public struct TransformJob: Sendable {
         }
         try await withThrowingDiscardingTaskGroup { group in
             for instance in instances {
-                let lane = Lane(instance: instance, slots: AsyncSemaphore(permits: parameters.maxConcurrentTransforms))
+                let lane = Lane(instance: instance, maxConcurrentTransforms: parameters.maxConcurrentTransforms)
                 group.addTask {
                     try await withThrowingDiscardingTaskGroup { laneGroup in
                         // An instance whose server has died takes no more objects; others finish them.
                         while instance.exitDescription() == nil {
-                            try await lane.slots.acquire()
+                            try await lane.acquireSlot()
                             guard let (index, object) = queue.next() else {
-                                lane.slots.release()
+                                lane.releaseUnusedSlot()
                                 return
                             }
                             try await dispatch(
@@ -211,7 +211,7 @@ public struct TransformJob: Sendable {
         return failures.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
     }
 
-    /// Reads, splits and sends one object's mini-batches (each holding a lane slot); a sibling
+    /// Reads, splits and sends one object's mini-batches (each taking a lane slot); a sibling
     /// task assembles the answers in order. Called holding one slot, which the first batch uses.
     private func dispatch(
         _ object: PlannedObject, index: Int, lane: Lane, client: ModelClient, parameters: ResolvedParameters,
@@ -248,10 +248,10 @@ public struct TransformJob: Sendable {
             )
             while let batch = try await batcher.next() {
                 let (body, header) = (try processor.request(for: batch, header: batcher.header), batcher.header)
-                if !holdingSlot { try await lane.slots.acquire() }
+                if !holdingSlot { try await lane.acquireSlot() }
                 holdingSlot = false
                 if abandoned.isSet {
-                    lane.slots.release()
+                    lane.releaseUnusedSlot()
                     break
                 }
                 dispatched += 1
@@ -269,6 +269,7 @@ public struct TransformJob: Sendable {
                     } catch {
                         answer = .failure(error)
                     }
+                    lane.requests.release()
                     let elapsed = ContinuousClock.now - sent
                     progress.update { snapshot in
                         snapshot.invocationLatency.observe(seconds: elapsed.seconds)
@@ -283,26 +284,46 @@ public struct TransformJob: Sendable {
                     sink.yield(.answer(batch.info, answer))
                 }
             }
-            if holdingSlot { lane.slots.release() }
+            if holdingSlot { lane.releaseUnusedSlot() }
             sink.yield(.dispatched(count: dispatched))
         } catch {
-            if holdingSlot { lane.slots.release() }
+            if holdingSlot { lane.releaseUnusedSlot() }
             sink.yield(.readFailed(error, dispatched: dispatched))
             if error is CancellationError { throw error }
         }
     }
 }
 
-/// A model instance and its `MaxConcurrentTransforms` slots. A slot is held from sending a
-/// batch until its answer is written (or dropped), which also bounds the answers waiting to be
-/// put in order.
+/// A model instance and the slots for sending it batches. A slot is two permits: one of
+/// `requests` (`MaxConcurrentTransforms`), given back as soon as the answer arrives, and one of
+/// `unwritten`, given back once the answer is written in order (or dropped). So an answer that
+/// arrives early, waiting for an earlier one, does not keep the instance idle (it did at the end
+/// of every object), and the answers waiting to be put in order stay bounded.
 final class Lane: Sendable {
     let instance: any ModelInstance
-    let slots: AsyncSemaphore
+    let requests: AsyncSemaphore
+    let unwritten: AsyncSemaphore
 
-    init(instance: any ModelInstance, slots: AsyncSemaphore) {
+    init(instance: any ModelInstance, maxConcurrentTransforms: Int) {
         self.instance = instance
-        self.slots = slots
+        requests = AsyncSemaphore(permits: maxConcurrentTransforms)
+        unwritten = AsyncSemaphore(permits: 2 * maxConcurrentTransforms)
+    }
+
+    func acquireSlot() async throws {
+        try await unwritten.acquire()
+        do {
+            try await requests.acquire()
+        } catch {
+            unwritten.release()
+            throw error
+        }
+    }
+
+    /// For a slot taken but no batch sent with it.
+    func releaseUnusedSlot() {
+        requests.release()
+        unwritten.release()
     }
 }
 

@@ -141,8 +141,9 @@ let linesB = ["alpha", "beta\r", "gamma"]
         for (index, lines) in files.enumerated() {
             #expect(harness.output("out/f\(index).txt.out") == TestModel.answer(lines: lines))
         }
-        // Work was spread over all three servers.
+        // Work was spread over all three servers, each kept as busy as MaxConcurrentTransforms allows and no busier.
         #expect(Set(harness.requests().compactMap { $0["pid"] as? Int }).count == 3)
+        #expect(harness.requests().compactMap { $0["in_flight"] as? Int }.max() == 4)
         #expect(harness.modelServerPIDs().count == 3)
         #expect(harness.modelServerPIDs().allSatisfy { !isAlive($0) })
     }
@@ -199,6 +200,25 @@ let linesB = ["alpha", "beta\r", "gamma"]
         }
         #expect(harness.output("out-None/a.txt.out") == "cbafed")
         #expect(harness.output("out-Line/a.txt.out") == "cba\nfed\n")
+    }
+
+    @Test func anAnswerWaitingForAnEarlierOneDoesNotHoldBackTheNextRequests() async throws {
+        // SLOW is answered a second late; the records after it, and the next object, go out meanwhile.
+        let harness = try Harness()
+        try harness.write("in/a.txt", "SLOW\nx\ny\n")
+        try harness.write("in/b.txt", "z\n")
+        let result = try await harness.run([
+            "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord", "--max-concurrent", "2",
+        ])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(harness.output("out/a.txt.out") == "WOLS\nx\ny\n")
+        #expect(harness.output("out/b.txt.out") == "z\n")
+        var arrivals: [String: Double] = [:]
+        for request in harness.requests() {
+            if let record = request["first_record"] as? String, let time = request["at"] as? Double { arrivals[record] = time }
+        }
+        let slow = try #require(arrivals["SLOW"]), nextObject = try #require(arrivals["z"])
+        #expect(nextObject - slow < 0.5)
     }
 
     @Test func aFailingRecordLosesOnlyItsObject() async throws {
