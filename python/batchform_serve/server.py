@@ -1,11 +1,13 @@
 """The pre-fork HTTP server: N worker processes share one listening socket; each loads the model
 once at start-up and serves keep-alive connections on threads (TCP_NODELAY, one write per
-response). `/ping` answers 200 only once every worker has loaded the model.
+response). `/ping` answers 200 only once every worker has loaded the model. Workers share their
+load, so a new connection goes to the least loaded one (see WorkerServer).
 """
 import ctypes
 import json
 import multiprocessing
 import os
+import selectors
 import signal
 import socket
 import sys
@@ -45,11 +47,78 @@ def limit_threads(workers, environ):
         environ.setdefault(name, per_worker)
 
 
+# A worker's load, as all workers see it: its open connections, plus LOADING until its model is
+# loaded; GONE while its slot has no live worker.
+LOADING, GONE = 1 << 20, 1 << 30
+# How long a busier worker leaves a waiting connection to the least loaded one before taking it.
+FAIR_ACCEPT_WAIT = 0.05
+
+
 class WorkerServer(ThreadingMixIn, HTTPServer):
+    """One worker's server on the listening socket all workers share. Left to the kernel, a
+    waiting connection goes to whichever worker asks first, and one worker can end up with both
+    of the engine's connections while the other idles (a job then takes twice as long). So a
+    worker takes a connection only when no worker is less loaded, or once the less loaded one
+    has left it waiting for FAIR_ACCEPT_WAIT."""
+
     daemon_threads = True
 
+    def __init__(self, listener, handler, loads, slot):
+        super().__init__(listener.getsockname()[:2], handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = listener
+        self.loads, self.slot = loads, slot
+        self.connections, self.loaded = 0, False
+        self.lock = threading.Lock()
+        self.publish()
 
-def make_handler(handlers, settings, ready, expected):
+    def publish(self):
+        self.loads[self.slot] = self.connections + (0 if self.loaded else LOADING)
+
+    def model_loaded(self):
+        with self.lock:
+            self.loaded = True
+            self.publish()
+
+    def count_connection(self, change):
+        with self.lock:
+            self.connections += change
+            self.publish()
+
+    def serve_fairly(self):
+        deferred_since = None
+        with selectors.PollSelector() as selector:
+            selector.register(self.socket, selectors.EVENT_READ)
+            while True:
+                if not selector.select(timeout=1.0):
+                    continue
+                if self.loads[self.slot] > min(self.loads):
+                    now = time.monotonic()
+                    deferred_since = deferred_since or now
+                    if now - deferred_since < FAIR_ACCEPT_WAIT:
+                        time.sleep(0.002)
+                        continue
+                deferred_since = None
+                # Accepts unless another worker was quicker (the listener does not block).
+                self._handle_request_noblock()
+
+    def get_request(self):
+        connection, address = self.socket.accept()
+        connection.setblocking(True)
+        return connection, address
+
+    def process_request(self, request, client_address):
+        self.count_connection(+1)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.count_connection(-1)
+
+
+def make_handler(handlers, settings, loads):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
@@ -85,12 +154,12 @@ def make_handler(handlers, settings, ready, expected):
 
         def do_GET(self):
             if self.path == "/ping":
-                self.respond(200 if ready.value >= expected else 503)
+                self.respond(200 if max(loads) < LOADING else 503)
             elif self.path == "/execution-parameters":
                 if handlers.execution_parameters_fn:
                     parameters = handlers.execution_parameters_fn()
                 else:
-                    parameters = {"MaxConcurrentTransforms": expected, "BatchStrategy": "MULTI_RECORD",
+                    parameters = {"MaxConcurrentTransforms": len(loads), "BatchStrategy": "MULTI_RECORD",
                                   "MaxPayloadInMB": settings.max_payload_mb}
                 body = parameters if isinstance(parameters, (bytes, str)) else json.dumps(parameters)
                 self.respond(200, body.encode() if isinstance(body, str) else body, codecs.JSON)
@@ -121,17 +190,15 @@ def make_handler(handlers, settings, ready, expected):
     return Handler
 
 
-def run_worker(listener, handlers, settings, ready, expected):
+def run_worker(listener, handlers, settings, loads, slot):
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     # Die with the supervisor, even if it is killed outright.
     libc = ctypes.CDLL(None)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     # Serve at once, so /ping answers promptly (503) while the model loads.
-    server = WorkerServer((settings.host, settings.port), make_handler(handlers, settings, ready, expected),
-                          bind_and_activate=False)
-    server.socket.close()
-    server.socket = listener
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = WorkerServer(listener, make_handler(handlers, settings, loads), loads, slot)
+    threading.Thread(target=server.serve_fairly, daemon=True).start()
+    started = time.monotonic()
     try:
         handlers.load_model()
     except Exception as error:
@@ -139,8 +206,8 @@ def run_worker(listener, handlers, settings, ready, expected):
         traceback.print_exc()
         os._exit(3)
     handlers.loaded.set()
-    with ready.get_lock():
-        ready.value += 1
+    server.model_loaded()
+    log(f"model loaded in {time.monotonic() - started:.2f} s")
     threading.Event().wait()
 
 
@@ -163,18 +230,20 @@ def main(arguments):
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((settings.host, settings.port))
     listener.listen(128)
-    ready = multiprocessing.Value("i", 0)
+    listener.setblocking(False)
+    loads = multiprocessing.RawArray("i", [GONE] * settings.workers)
     log(f"serving {settings.code_dir}/{settings.program if module else '(default handlers)'} on "
         f"{settings.host}:{settings.port} with {settings.workers} workers")
 
     children = {}
 
-    def spawn():
+    def spawn(slot):
+        loads[slot] = LOADING
         pid = os.fork()
         if pid == 0:
-            run_worker(listener, handlers, settings, ready, settings.workers)
+            run_worker(listener, handlers, settings, loads, slot)
             os._exit(0)
-        children[pid] = time.monotonic()
+        children[pid] = slot
 
     def stop(*_):
         for pid in list(children):
@@ -186,11 +255,14 @@ def main(arguments):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for _ in range(settings.workers):
-        spawn()
+    for slot in range(settings.workers):
+        spawn(slot)
     while True:
         pid, status = os.wait()
-        children.pop(pid, None)
+        slot = children.pop(pid, None)
+        if slot is None:
+            continue
+        loads[slot] = GONE
         code = os.waitstatus_to_exitcode(status)
         if code == 3:
             log("a worker could not load the model; stopping")
@@ -198,6 +270,4 @@ def main(arguments):
         # A worker that died serving (a crash, the OOM killer) is replaced; until its model is
         # loaded again, /ping reports not ready.
         log(f"worker {pid} exited ({code}); starting a new one")
-        with ready.get_lock():
-            ready.value = max(0, ready.value - 1)
-        spawn()
+        spawn(slot)

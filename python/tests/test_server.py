@@ -113,6 +113,18 @@ def test_keep_alive_connection_serves_many_requests(server):
     assert connection.sock is not None  # never closed by the server
 
 
+def test_connections_are_spread_evenly_over_the_workers(server):
+    # Left to the kernel, one worker may take several connections while another gets none.
+    _, port = server(workers=3)
+    wait_ready(port)
+    time.sleep(0.2)  # the pings' connections are closed on the server's side too
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=5) for _ in range(6)]
+    pids = [json.loads(post(connection, b"x")[1])["pid"] for connection in connections]
+    assert sorted(pids.count(pid) for pid in set(pids)) == [2, 2, 2], pids
+    # Each keeps its worker.
+    assert [json.loads(post(connection, b"y")[1])["pid"] for connection in connections] == pids
+
+
 def test_chunked_request_bodies_are_read(server):
     _, port = server(workers=1)
     wait_ready(port)
