@@ -12,7 +12,7 @@ public enum HealthCheck {
         _ instance: any ModelInstance, client: ModelClient, startupTimeout: Duration
     ) async throws {
         let deadline = ContinuousClock.now + startupTimeout
-        var pause = Duration.milliseconds(50)
+        var pause = Duration.milliseconds(10)
         while true {
             try Task.checkCancellation()
             if let ended = instance.exitDescription() {
@@ -32,7 +32,7 @@ public enum HealthCheck {
             }
             // A loopback ping is cheap; a long pause would be start-up time added to every job.
             try await Task.sleep(for: pause)
-            pause = min(pause * 2, .milliseconds(100))
+            pause = min(pause * 2, .milliseconds(25))
         }
     }
 
