@@ -2,7 +2,8 @@
 """The benchmark suite (run it with bench/run, which sets up its environment and builds).
 
 Workloads, each on data generated deterministically (seeded) under --data-dir, outside the repo;
-every contender runs once to warm up, then --runs times; tables show medians:
+every contender runs once to warm up, then --runs times (the tabular contenders in turns, one run
+of each after another); tables show medians:
 
   tabular    8 CSV files x 250,000 rows x 10 float features, no header, one prediction per row,
              for LinearRegression and RandomForestRegressor(50 trees, depth 10). Contenders: the
@@ -13,9 +14,10 @@ every contender runs once to warm up, then --runs times; tables show medians:
   small      200,000 JSON Lines records, SingleRecord, MaxConcurrentTransforms 16, trivial server.
   memory     one 2 GB CSV file (and a 1 GB one, to show RSS does not grow) through the trivial server.
 
-Wall time includes start-up and shut-down for every contender. "CPU s" is split between the
-Batchform process itself and everything else the contender ran (the model server, or the Python
-processes), from /proc and getrusage.
+Wall time includes start-up and shut-down for every contender; "start+stop s" (tabular) is the
+same contender's wall time on a one-row input, i.e. its start-up and shut-down. "CPU s" is split
+between the Batchform process itself and everything else the contender ran (the model server, or
+the Python processes), from /proc and getrusage.
 """
 import argparse
 import json
@@ -61,11 +63,24 @@ INFERENCE_PY = textwrap.dedent(
 
 
 def repeat(runs, action):
-    action()  # warm-up: page cache, first imports, first start
-    results = [action() for _ in range(runs)]
-    median = {key: statistics.median(r[key] for r in results) for key in results[0]}
-    median["runs"] = [{k: round(v, 3) for k, v in r.items()} for r in results]
-    return median
+    return repeat_side_by_side(runs, {"": action})[""]
+
+
+def repeat_side_by_side(runs, actions):
+    """Warms each action up (page cache, first imports, first start), then runs them in turns,
+    so that a slow spell of this shared VM falls on every contender alike. Returns each one's
+    medians and its runs."""
+    for action in actions.values():
+        action()
+    results = {name: [] for name in actions}
+    for _ in range(runs):
+        for name, action in actions.items():
+            results[name].append(action())
+    medians = {}
+    for name, runs_of_one in results.items():
+        medians[name] = {key: statistics.median(r[key] for r in runs_of_one) for key in runs_of_one[0]}
+        medians[name]["runs"] = [{k: round(v, 3) for k, v in r.items()} for r in runs_of_one]
+    return medians
 
 
 # MARK: - Data
@@ -181,12 +196,14 @@ HAND_LOOP = textwrap.dedent(
     while True:
         try:
             c = http.client.HTTPConnection("127.0.0.1", int(port)); c.request("GET", "/ping")
-            if c.getresponse().status == 200: break
+            ok = c.getresponse().status == 200; c.close()  # an open connection holds up gunicorn's shut-down
+            if ok: break
         except OSError: time.sleep(0.05)
     def post(chunk):
         c = http.client.HTTPConnection("127.0.0.1", int(port), timeout=600)
         c.request("POST", "/invocations", body=chunk, headers={"Content-Type": "text/csv"})
-        return c.getresponse().read()
+        answer = c.getresponse().read(); c.close()
+        return answer
     def chunks(path, size=5 << 20):
         with open(path, "rb") as f:
             rest = b""
@@ -255,32 +272,50 @@ def check_same_outputs(files, suffixes):
 # MARK: - Workloads
 
 
+def tabular_contenders(options, python, binary, model, model_dir, folder, files):
+    """The four contenders on `files` (which are in folder/input/); each writes under folder."""
+    gunicorn = os.path.join(os.path.dirname(python), "gunicorn")
+    input_dir = os.path.join(folder, "input")
+    for name in ("out-floor", "out-hand"):
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
+    return {
+        "in-process floor": lambda: run_floor(python, model_dir, files, folder),
+        "hand loop (gunicorn)": lambda: run_hand_loop(python, gunicorn, model_dir, files, folder),
+        "batchform default": lambda: run_batchform(binary, model_dir, input_dir, os.path.join(folder, f"out-default-{model}"), []),
+        "batchform best": lambda: run_batchform(
+            binary, model_dir, input_dir, os.path.join(folder, f"out-best-{model}"),
+            ["--strategy", "MultiRecord", "--max-payload-mb", options.best_payload_mb, "--max-concurrent", "2"],
+            ["SAGEMAKER_MODEL_SERVER_WORKERS=2"],
+        ),
+    }
+
+
+def one_row_input(folder, source):
+    """The first row of `source` as folder/input/part-00.csv: a job on it is start-up and shut-down."""
+    path = os.path.join(folder, "input", "part-00.csv")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(source, "rb") as f, open(path, "wb") as out:
+        out.write(f.readline())
+    return [path]
+
+
 def tabular(options, python, binary):
     folder = os.path.join(options.data_dir, "tabular")
     files = tabular_data(os.path.join(folder, "input"))
     models = train_models(folder)
     size = sum(os.path.getsize(f) for f in files)
     rows = FILES * ROWS
-    gunicorn = os.path.join(os.path.dirname(python), "gunicorn")
-    for name in ("out-floor", "out-hand"):
-        os.makedirs(os.path.join(folder, name), exist_ok=True)
+    one_row_folder = os.path.join(folder, "one-row")
+    one_row = one_row_input(one_row_folder, files[0])
     results = []
     for model in options.models:
         model_dir = models[model]
-        contenders = {
-            "in-process floor": lambda: run_floor(python, model_dir, files, folder),
-            "hand loop (gunicorn)": lambda: run_hand_loop(python, gunicorn, model_dir, files, folder),
-            "batchform default": lambda: run_batchform(binary, model_dir, os.path.join(folder, "input"),
-                                                        os.path.join(folder, f"out-default-{model}"), []),
-            "batchform best": lambda: run_batchform(
-                binary, model_dir, os.path.join(folder, "input"), os.path.join(folder, f"out-best-{model}"),
-                ["--strategy", "MultiRecord", "--max-payload-mb", options.best_payload_mb, "--max-concurrent", "2"],
-                ["SAGEMAKER_MODEL_SERVER_WORKERS=2"],
-            ),
-        }
-        for name, action in contenders.items():
-            median = repeat(options.runs, action)
-            results.append({"workload": f"tabular/{model}", "contender": name, "rows": rows, "input_mb": size / 2**20, **median})
+        start_stop = repeat_side_by_side(
+            options.runs, tabular_contenders(options, python, binary, model, model_dir, one_row_folder, one_row))
+        full = repeat_side_by_side(options.runs, tabular_contenders(options, python, binary, model, model_dir, folder, files))
+        for name, median in full.items():
+            results.append({"workload": f"tabular/{model}", "contender": name, "rows": rows, "input_mb": size / 2**20,
+                            **median, "start_stop_s": start_stop[name]["wall_s"]})
             print_row(results[-1])
         check_same_outputs(files, {
             "floor": lambda p: p.replace("/input/", "/out-floor/") + ".out",
@@ -366,12 +401,13 @@ def memory(options, binary, server):
 
 # MARK: - Report
 
-HEADER = (f"{'workload':<16} {'contender':<28} {'wall s':>8} {'rows/s':>11} {'MB/s':>8} {'peak RSS MB':>12} "
-          f"{'CPU s batchform':>16} {'CPU s model/other':>18}")
+HEADER = (f"{'workload':<16} {'contender':<28} {'wall s':>8} {'start+stop s':>13} {'rows/s':>11} {'MB/s':>8} "
+          f"{'peak RSS MB':>12} {'CPU s batchform':>16} {'CPU s model/other':>18}")
 
 
 def print_row(r):
-    print(f"{r['workload']:<16} {r['contender']:<28} {r['wall_s']:>8.2f} {r['rows'] / r['wall_s']:>11,.0f} "
+    start_stop = f"{r['start_stop_s']:>13.2f}" if "start_stop_s" in r else f"{'-':>13}"
+    print(f"{r['workload']:<16} {r['contender']:<28} {r['wall_s']:>8.2f} {start_stop} {r['rows'] / r['wall_s']:>11,.0f} "
           f"{r['input_mb'] / r['wall_s']:>8.1f} {r['peak_rss_mb'] or float('nan'):>12.1f} {r['own_cpu_s']:>16.2f} "
           f"{r['other_cpu_s']:>18.2f}", flush=True)
 
