@@ -63,8 +63,7 @@ struct ProgressReporter: Sendable {
 
     private func describe() -> String {
         let now = progress.snapshot
-        let elapsed = Double((ContinuousClock.now - progress.started).components.attoseconds) / 1e18
-            + Double((ContinuousClock.now - progress.started).components.seconds)
+        let elapsed = (ContinuousClock.now - progress.started).seconds
         let megabytes = Double(now.bytesProcessed) / 1_048_576
         let rate = elapsed > 0 ? megabytes / elapsed : 0
         let done = now.objectsCompleted + now.objectsFailed
