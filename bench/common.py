@@ -100,3 +100,4 @@ def save_results(kind, results):
     with open(path, "w") as f:
         json.dump({"machine": {"cores": os.cpu_count()}, "results": results}, f, indent=2)
     print(f"wrote {path}")
+    return path

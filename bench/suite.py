@@ -447,6 +447,23 @@ def targets(results):
     return [{"target": n, "measured": round(v, 3), "required": t, "met": m} for n, v, t, m in checks]
 
 
+def markdown(results, checks):
+    """The run's tables as BENCHMARKS.md shows them."""
+    lines = ["| workload | contender | wall s | start+stop s | rows/s | MB/s | peak RSS MB (Batchform) | CPU s Batchform "
+             "| CPU s model / others |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        start_stop = f"{r['start_stop_s']:.2f}" if "start_stop_s" in r else "–"
+        ours = r["contender"].startswith("batchform")
+        rss = f"{r['peak_rss_mb']:.1f}" if ours else "–"
+        own = f"{r['own_cpu_s']:.2f}" if ours else "–"
+        lines.append(f"| {r['workload']} | {r['contender']} | {r['wall_s']:.2f} | {start_stop} | {r['rows'] / r['wall_s']:,.0f} "
+                     f"| {r['input_mb'] / r['wall_s']:.1f} | {rss} | {own} | {r['other_cpu_s']:.2f} |")
+    lines += ["", "| target | measured | required | met |", "|---|---:|---|---|"]
+    for c in checks:
+        lines.append(f"| {c['target']} | {c['measured']:,.2f} | {c['required']} | {'yes' if c['met'] else '**no**'} |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", nargs="+", default=["tabular", "pipeline", "small", "memory"])
@@ -472,7 +489,10 @@ def main():
     if "memory" in options.workloads:
         results += memory(options, binary, server)
     checks = targets(results)
-    save_results("suite", {"measurements": results, "targets": checks})
+    path = save_results("suite", {"measurements": results, "targets": checks})
+    with open(path.removesuffix(".json") + ".md", "w") as f:
+        f.write(markdown(results, checks))
+    print(f"wrote {path.removesuffix('.json')}.md (the tables for BENCHMARKS.md)")
 
 
 if __name__ == "__main__":
