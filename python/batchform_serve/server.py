@@ -63,21 +63,22 @@ class WorkerServer(ThreadingMixIn, HTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, listener, handler, loads, slot):
+    def __init__(self, listener, handler, loaded, loads, slot):
         super().__init__(listener.getsockname()[:2], handler, bind_and_activate=False)
         self.socket.close()
         self.socket = listener
+        self.loaded = loaded  # the handlers' event, set once the model is loaded
         self.loads, self.slot = loads, slot
-        self.connections, self.loaded = 0, False
+        self.connections = 0
         self.lock = threading.Lock()
         self.publish()
 
     def publish(self):
-        self.loads[self.slot] = self.connections + (0 if self.loaded else LOADING)
+        self.loads[self.slot] = self.connections + (0 if self.loaded.is_set() else LOADING)
 
     def model_loaded(self):
         with self.lock:
-            self.loaded = True
+            self.loaded.set()
             self.publish()
 
     def count_connection(self, change):
@@ -196,7 +197,7 @@ def run_worker(listener, handlers, settings, loads, slot):
     libc = ctypes.CDLL(None)
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     # Serve at once, so /ping answers promptly (503) while the model loads.
-    server = WorkerServer(listener, make_handler(handlers, settings, loads), loads, slot)
+    server = WorkerServer(listener, make_handler(handlers, settings, loads), handlers.loaded, loads, slot)
     threading.Thread(target=server.serve_fairly, daemon=True).start()
     started = time.monotonic()
     try:
@@ -205,7 +206,6 @@ def run_worker(listener, handlers, settings, loads, slot):
         log(f"model_fn failed: {type(error).__name__}: {error}")
         traceback.print_exc()
         os._exit(3)
-    handlers.loaded.set()
     server.model_loaded()
     log(f"model loaded in {time.monotonic() - started:.2f} s")
     threading.Event().wait()
@@ -238,7 +238,6 @@ def main(arguments):
     children = {}
 
     def spawn(slot):
-        loads[slot] = LOADING
         pid = os.fork()
         if pid == 0:
             run_worker(listener, handlers, settings, loads, slot)
