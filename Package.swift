@@ -29,6 +29,7 @@ let package = Package(
     targets: [
         .target(name: "CZlib", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "CByteCount"),
+        .target(name: "CProcessSpawn"),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "TransformSpec", swiftSettings: swiftSettings),
         .target(
@@ -61,6 +62,7 @@ let package = Package(
         .target(
             name: "ModelRuntime",
             dependencies: [
+                "CProcessSpawn",
                 "TransformSpec",
                 "ObjectStorage",
                 "Records",

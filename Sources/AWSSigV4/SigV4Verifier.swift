@@ -42,11 +42,7 @@ public struct SigV4Verifier: Sendable {
         guard authorization.hasPrefix(SigV4Signer.algorithm + " ") else {
             throw SigV4Error(.IncompleteSignature, "Authorization header must use \(SigV4Signer.algorithm).")
         }
-        var fields: [String: String] = [:]
-        for part in authorization.dropFirst(SigV4Signer.algorithm.count + 1).split(separator: ",") {
-            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
-            if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
-        }
+        let fields = SigV4Request.authorizationFields(authorization)
         guard let credential = fields["Credential"], let signedHeaders = fields["SignedHeaders"],
             let signature = fields["Signature"]
         else {
@@ -89,5 +85,30 @@ public struct SigV4Verifier: Sendable {
         let x = Array(a.utf8), y = Array(b.utf8)
         guard x.count == y.count else { return false }
         return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}
+
+extension SigV4Request {
+    /// `Credential=…, SignedHeaders=…, Signature=…` of an `AWS4-HMAC-SHA256` Authorization header.
+    static func authorizationFields(_ authorization: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for part in authorization.dropFirst(SigV4Signer.algorithm.count + 1).split(separator: ",") {
+            let pair = part.trimmingCharacters(in: .whitespaces).split(separator: "=", maxSplits: 1)
+            if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
+        }
+        return fields
+    }
+
+    /// The region a request was signed for (its credential scope), when it is one a region name
+    /// can be: lowercase letters, digits and dashes.
+    public static func region(ofAuthorization authorization: String) -> String? {
+        guard authorization.hasPrefix(SigV4Signer.algorithm + " "),
+            let credential = authorizationFields(authorization)["Credential"]
+        else { return nil }
+        let scope = credential.split(separator: "/", omittingEmptySubsequences: false)
+        guard scope.count == 5, let region = scope.dropFirst(2).first, (1...32).contains(region.count),
+            region.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") })
+        else { return nil }
+        return String(region)
     }
 }

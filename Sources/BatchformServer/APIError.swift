@@ -19,12 +19,12 @@ struct APIError: Error, Sendable {
     static func resourceInUse(_ message: String) -> APIError { APIError("ResourceInUse", message) }
 
     /// SageMaker answers unknown names with ValidationException (botocore's waiter relies on it).
-    static func jobNotFound(_ name: String) -> APIError {
-        validation("Could not find transform job \"\(ResourceARN.transformJob(name))\".")
+    static func jobNotFound(_ name: String, _ arns: ResourceARN) -> APIError {
+        validation("Could not find transform job \"\(arns.transformJob(name))\".")
     }
 
-    static func modelNotFound(_ name: String) -> APIError {
-        validation("Could not find model \"\(ResourceARN.model(name))\".")
+    static func modelNotFound(_ name: String, _ arns: ResourceARN) -> APIError {
+        validation("Could not find model \"\(arns.model(name))\".")
     }
 
     static func internalFailure(_ message: String) -> APIError { APIError("InternalFailure", message, status: 500) }

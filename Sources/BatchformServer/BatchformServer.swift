@@ -18,6 +18,7 @@ public enum BatchformServer {
             )
         }
         if settings.maxRunningJobs < 1 { throw ValidationException("--max-running-jobs must be at least 1.") }
+        try ResourceARN.checkAccount(settings.accountID)
     }
 
     /// Serves until SIGINT or SIGTERM. Running jobs' model servers are then stopped and the jobs
@@ -28,7 +29,9 @@ public enum BatchformServer {
         let store = try JobStore(path: settings.databasePath)
         let metrics = ServerMetrics()
         let executor = JobExecutor(store: store, settings: settings, metrics: metrics)
-        try await executor.resumeInterruptedJobs()
+        let crashRecord = settings.dataDirectory + "/crash-signal"
+        try await executor.resumeInterruptedJobs(crashSignal: CrashRecord.take(at: crashRecord))
+        CrashRecord.install(at: crashRecord)
         let api = SageMakerAPI(store: store, executor: executor, settings: settings)
 
         let router = Router()
@@ -43,7 +46,10 @@ public enum BatchformServer {
                 )
             }
             do throws(APIError) {
-                return AWSJSON.response(try await api.call(String(target.dropFirst("SageMaker.".count)), body: Data(body.readableBytesView)))
+                let region = request.headers[.authorization].flatMap(SigV4Request.region(ofAuthorization:))
+                return AWSJSON.response(
+                    try await api.call(String(target.dropFirst("SageMaker.".count)), body: Data(body.readableBytesView), region: region)
+                )
             } catch {
                 if error.status >= 500 { logger.error("\(target) failed: \(error.message)") }
                 return AWSJSON.error(error)

@@ -28,15 +28,35 @@ actor JobExecutor {
 
     /// After a restart: jobs that were being stopped are Stopped; InProgress ones run again,
     /// skipping the objects whose `.out` was already committed.
-    func resumeInterruptedJobs() throws {
+    /// A job that was running when the server crashed (`crashSignal`), or during
+    /// `maxUnfinishedRuns` starts in a row, is marked Failed instead: resuming it could take the
+    /// server down again.
+    func resumeInterruptedJobs(crashSignal: Int32?) throws {
         for job in try store.jobs(withStatus: [.Stopping]) {
             try store.setStatus(of: job.name, to: .Stopped, ended: Date().timeIntervalSince1970)
         }
         for job in try store.jobs(withStatus: [.InProgress]) {
+            let unfinished = try store.unfinishedRuns(of: job.name)
+            var reason: String?
+            if let crashSignal, unfinished > 0 {
+                reason = "The Batchform server crashed (signal \(crashSignal)) while this job was running, so the job is not "
+                    + "resumed: running it again could crash the server again. Read the job's logs, then create it again."
+            } else if unfinished >= Self.maxUnfinishedRuns {
+                reason = "The Batchform server stopped without finishing this job \(unfinished) times in a row, so the job "
+                    + "is not resumed again. Read the job's logs and the server's output, then create it again."
+            }
+            if let reason {
+                try store.setStatus(of: job.name, to: .Failed, failureReason: reason, ended: Date().timeIntervalSince1970)
+                try store.appendLog(job: job.name, "Job Failed: \(reason)")
+                try store.endRun(of: job.name)
+                continue
+            }
             try store.appendLog(job: job.name, "Batchform restarted: resuming the job.")
             enqueue(job.name)
         }
     }
+
+    static let maxUnfinishedRuns = 3
 
     func enqueue(_ name: String) {
         queued.append(name)
@@ -95,12 +115,15 @@ actor JobExecutor {
         let logger = Logger(label: "batchform.job") { _ in JobLogHandler(store: self.store, job: name) }
         do {
             guard let job = try store.job(named: name), job.status == .InProgress else { return }
+            // Counted until the run ends in order, however it ends; a crash leaves it counted.
+            try store.beginRun(of: name)
+            defer { try? store.endRun(of: name) }
             try store.setStatus(of: name, to: .InProgress, started: Date().timeIntervalSince1970)
             let model = try ModelDefinition(validating: job.model)
             let configuration = try TransformJobConfiguration(validating: job.request)
             var options = RunOptions(
                 logDirectory: settings.logDirectory(of: name), startupTimeout: settings.startupTimeout,
-                workingDirectory: settings.workingDirectory, s3: settings.s3
+                workingDirectory: settings.workingDirectory, s3: settings.s3, confinement: settings.confinement
             )
             options.completedInputs = try await completedInputs(of: name)
             keepEarlierRunLogs(in: options.logDirectory)
@@ -147,7 +170,7 @@ actor JobExecutor {
     /// crash counts as done exactly when its `.out` exists, as commits are atomic.
     private func completedInputs(of name: String) async throws -> Set<String> {
         var done: Set<String> = []
-        let stores = ObjectStores(s3: settings.s3)
+        let stores = ObjectStores(s3: settings.s3, confinement: settings.confinement)
         for object in try store.objects(of: name) {
             switch object.state {
             case .completed:

@@ -64,6 +64,7 @@ final class JobStore: Sendable {
             CREATE TABLE IF NOT EXISTS logs (
                 id INTEGER PRIMARY KEY, job TEXT NOT NULL COLLATE NOCASE, time REAL NOT NULL, line TEXT NOT NULL);
             CREATE INDEX IF NOT EXISTS logs_by_job ON logs (job, id);
+            CREATE TABLE IF NOT EXISTS runs (job TEXT PRIMARY KEY COLLATE NOCASE, unfinished INTEGER NOT NULL);
             """
         )
         self.connection = Mutex(connection)
@@ -234,5 +235,28 @@ final class JobStore: Sendable {
         try run { db in
             try db.query("SELECT time, line FROM logs WHERE job = ? ORDER BY id", [.text(job)])
         }.map { ($0[0].real ?? 0, $0[1].text ?? "") }
+    }
+
+    // MARK: Runs
+
+    /// Counts a run of the job that has started; `endRun` clears the count. A count left over at
+    /// start-up is a run the server died in.
+    func beginRun(of job: String) throws {
+        try run { db in
+            try db.query(
+                "INSERT INTO runs (job, unfinished) VALUES (?, 1) ON CONFLICT (job) DO UPDATE SET unfinished = unfinished + 1",
+                [.text(job)]
+            )
+        }
+    }
+
+    func endRun(of job: String) throws {
+        try run { db in try db.query("DELETE FROM runs WHERE job = ?", [.text(job)]) }
+    }
+
+    func unfinishedRuns(of job: String) throws -> Int {
+        try run { db in
+            try db.query("SELECT unfinished FROM runs WHERE job = ?", [.text(job)]).first?[0].integer.map { Int($0) } ?? 0
+        }
     }
 }

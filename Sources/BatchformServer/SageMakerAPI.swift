@@ -10,6 +10,8 @@ struct SageMakerAPI: Sendable {
     let store: JobStore
     let executor: JobExecutor
     let settings: ServerSettings
+    /// ARNs for the caller's region; set per request by `call`.
+    var arns = ResourceARN.standard
 
     static let operations = [
         "CreateModel", "DescribeModel", "ListModels", "DeleteModel", "CreateTransformJob", "DescribeTransformJob",
@@ -17,7 +19,15 @@ struct SageMakerAPI: Sendable {
     ]
 
     /// Answers `X-Amz-Target: SageMaker.<operation>` with the response body, or throws an `APIError`.
-    func call(_ operation: String, body: Data) async throws(APIError) -> Data {
+    func call(_ operation: String, body: Data, region: String?) async throws(APIError) -> Data {
+        var api = self
+        api.arns = ResourceARN(region: region ?? ResourceARN.defaultRegion, account: settings.accountID)
+        return try await api.call(operation, body: body)
+    }
+
+    private func call(_ operation: String, body: Data) async throws(APIError) -> Data {
+        var decoder = RequestDecoder()
+        func decode<T: Decodable>(_ body: Data) throws -> T { try decoder.decode(T.self, from: body) }
         do {
             switch operation {
             case "CreateModel": return try encode(try createModel(decode(body)))
@@ -35,9 +45,9 @@ struct SageMakerAPI: Sendable {
                 )
             }
         } catch let error as APIError {
-            throw error
+            throw APIError(error.type, decoder.restoringValues(in: error.message), status: error.status)
         } catch let error as ValidationException {
-            throw .validation(error)
+            throw .validation(decoder.restoringValues(in: error.message))
         } catch let error as DecodingError {
             throw APIError("SerializationException", "The request body does not match the \(operation) shape: \(describe(error))")
         } catch {
@@ -51,25 +61,23 @@ struct SageMakerAPI: Sendable {
         let model = try ModelDefinition(validating: request)
         let policy = LocationPolicy(settings: settings)
         try policy.check(model.modelDataURL, member: "PrimaryContainer.ModelDataUrl")
-        if let submitDirectory = model.environment["SAGEMAKER_SUBMIT_DIRECTORY"], !submitDirectory.hasPrefix("/opt/ml/") {
-            try policy.check(submitDirectory, member: "Environment SAGEMAKER_SUBMIT_DIRECTORY")
-        }
+        try policy.checkSubmitDirectory(in: model.environment, member: "PrimaryContainer.Environment")
         let stored = StoredModel(request: request, name: model.name, created: Date().timeIntervalSince1970)
         guard try store.insert(model: stored) else {
-            throw APIError.validation("Cannot create already existing model \"\(ResourceARN.model(model.name))\".")
+            throw APIError.validation("Cannot create already existing model \"\(arns.model(model.name))\".")
         }
-        return CreateModelResponse(ModelArn: ResourceARN.model(model.name))
+        return CreateModelResponse(ModelArn: arns.model(model.name))
     }
 
     private func describeModel(_ request: ModelNameRequest) throws -> DescribeModelResponse {
         let name = try request.validatedName()
-        guard let model = try store.model(named: name) else { throw APIError.modelNotFound(name) }
-        return DescribeModelResponse(request: model.request, name: model.name, creationTime: model.created)
+        guard let model = try store.model(named: name) else { throw APIError.modelNotFound(name, arns) }
+        return DescribeModelResponse(request: model.request, name: model.name, creationTime: model.created, arns: arns)
     }
 
     private func deleteModel(_ request: ModelNameRequest) throws -> EmptyResponse {
         let name = try request.validatedName()
-        guard try store.deleteModel(named: name) else { throw APIError.modelNotFound(name) }
+        guard try store.deleteModel(named: name) else { throw APIError.modelNotFound(name, arns) }
         return EmptyResponse()
     }
 
@@ -85,7 +93,7 @@ struct SageMakerAPI: Sendable {
         }
         if request.SortOrder != "Ascending" { models.reverse() }
         let (page, next) = try Page.of(models, token: request.NextToken, maxResults: request.MaxResults)
-        return ListModelsResponse(Models: page.map { ModelSummary(name: $0.name, creationTime: $0.created) }, NextToken: next)
+        return ListModelsResponse(Models: page.map { ModelSummary(name: $0.name, creationTime: $0.created, arns: arns) }, NextToken: next)
     }
 
     // MARK: Transform jobs
@@ -93,19 +101,20 @@ struct SageMakerAPI: Sendable {
     private func createTransformJob(_ request: CreateTransformJobRequest) async throws -> CreateTransformJobResponse {
         let configuration = try TransformJobConfiguration(validating: request)
         guard let model = try store.model(named: configuration.modelName) else {
-            throw APIError.modelNotFound(configuration.modelName)
+            throw APIError.modelNotFound(configuration.modelName, arns)
         }
         let definition = try ModelDefinition(validating: model.request)
         let policy = LocationPolicy(settings: settings)
         try policy.check(configuration.inputURI, member: "TransformInput.DataSource.S3DataSource.S3Uri")
         try policy.check(configuration.outputPath, member: "TransformOutput.S3OutputPath")
+        try policy.checkSubmitDirectory(in: configuration.environment, member: "Environment")
         if try store.job(named: configuration.name) != nil { throw duplicate(configuration.name) }
 
         // The inputs are listed now, as SageMaker does, so an empty or unreadable input is the
         // caller's error rather than a job that fails later.
         let options = RunOptions(
             logDirectory: settings.logDirectory(of: configuration.name), startupTimeout: settings.startupTimeout,
-            workingDirectory: settings.workingDirectory, s3: settings.s3
+            workingDirectory: settings.workingDirectory, s3: settings.s3, confinement: settings.confinement
         )
         let check = TransformJob(model: definition, configuration: configuration, options: options, logger: .init(label: "create"))
         do {
@@ -122,21 +131,21 @@ struct SageMakerAPI: Sendable {
         guard try store.insert(job: job) else { throw duplicate(configuration.name) }
         try store.appendLog(job: configuration.name, "CreateTransformJob: queued (model \(definition.name), image \(definition.image)).")
         await executor.enqueue(configuration.name)
-        return CreateTransformJobResponse(TransformJobArn: ResourceARN.transformJob(configuration.name))
+        return CreateTransformJobResponse(TransformJobArn: arns.transformJob(configuration.name))
     }
 
     private func duplicate(_ name: String) -> APIError {
         .resourceInUse(
             "Transform job names must be unique within an AWS account and region, and a transform job with this name "
-                + "already exists (\(ResourceARN.transformJob(name)))."
+                + "already exists (\(arns.transformJob(name)))."
         )
     }
 
     private func describeTransformJob(_ request: TransformJobNameRequest) async throws -> DescribeTransformJobResponse {
         let name = try request.validatedName()
-        guard let job = try store.job(named: name) else { throw APIError.jobNotFound(name) }
+        guard let job = try store.job(named: name) else { throw APIError.jobNotFound(name, arns) }
         var response = DescribeTransformJobResponse(
-            request: job.request, arn: ResourceARN.transformJob(job.name), status: job.status,
+            request: job.request, arn: arns.transformJob(job.name), status: job.status,
             failureReason: job.failureReason, creationTime: job.created, startTime: job.started, endTime: job.ended
         )
         if let progress = await executor.progress(of: job.name) ?? job.progress {
@@ -181,7 +190,7 @@ struct SageMakerAPI: Sendable {
         let summaries = page.map {
             TransformJobSummary(
                 name: $0.name, status: $0.status, creationTime: $0.created, endTime: $0.ended, lastModifiedTime: $0.modified,
-                failureReason: $0.failureReason
+                failureReason: $0.failureReason, arns: arns
             )
         }
         return ListTransformJobsResponse(TransformJobSummaries: summaries, NextToken: next)
@@ -189,7 +198,7 @@ struct SageMakerAPI: Sendable {
 
     private func stopTransformJob(_ request: TransformJobNameRequest) async throws -> EmptyResponse {
         let name = try request.validatedName()
-        guard let job = try store.job(named: name) else { throw APIError.jobNotFound(name) }
+        guard let job = try store.job(named: name) else { throw APIError.jobNotFound(name, arns) }
         switch job.status {
         case .InProgress:
             if try await !executor.stop(job.name) {
@@ -200,7 +209,7 @@ struct SageMakerAPI: Sendable {
             break
         case .Completed, .Failed:
             throw APIError.validation(
-                "The transform job \(ResourceARN.transformJob(job.name)) has already ended (\(job.status.rawValue)); "
+                "The transform job \(arns.transformJob(job.name)) has already ended (\(job.status.rawValue)); "
                     + "only InProgress jobs can be stopped."
             )
         }
@@ -208,11 +217,6 @@ struct SageMakerAPI: Sendable {
     }
 
     // MARK: JSON
-
-    private func decode<T: Decodable>(_ body: Data) throws -> T {
-        // A request with no input may come with an empty body (AWS JSON 1.1).
-        try JSONDecoder().decode(T.self, from: body.isEmpty ? Data("{}".utf8) : body)
-    }
 
     private func encode(_ value: some Encodable) throws -> Data {
         let encoder = JSONEncoder()

@@ -3,6 +3,10 @@ public import Foundation
 public import ObjectStorage
 import TransformSpec
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// How `batchform serve` runs: where it listens, where it keeps state, who may call it, and
 /// which local folders its jobs may use.
 public struct ServerSettings: Sendable {
@@ -29,11 +33,19 @@ public struct ServerSettings: Sendable {
         self.localRoots = localRoots.map { ObjectURI.absolute($0, in: workingDirectory) }
     }
 
+    /// The allowed folders, as every job's local store enforces them.
+    var confinement: LocalConfinement { LocalConfinement(allowing: localRoots) }
+
     var databasePath: String { dataDirectory + "/batchform.db" }
 
     func logDirectory(of job: String) -> String { "\(dataDirectory)/jobs/\(job.lowercased())/logs" }
 
-    var isLoopback: Bool { ["127.0.0.1", "::1", "localhost"].contains(host) || host.hasPrefix("127.") }
+    /// The account ID in ARNs (`--account-id`).
+    public var accountID = ResourceARN.defaultAccount
+
+    /// Whether every address `host` resolves to is a loopback one: a name is looked up, never
+    /// judged by its spelling (`127.0.0.1.nip.io` is a public name).
+    var isLoopback: Bool { LoopbackAddress.allLoopback(host) }
 
     /// Reads access keys from an AWS-style credentials file: every section with
     /// `aws_access_key_id` and `aws_secret_access_key` is one key that may call the server.
@@ -55,28 +67,59 @@ public struct ServerSettings: Sendable {
     }
 }
 
-/// Keeps a job to the locations it names: local paths only inside the allowed folders.
+/// Keeps a job to the locations it names: local paths only inside the allowed folders, decided
+/// by the same `LocalConfinement` the job's stores use while it runs.
 struct LocationPolicy: Sendable {
     let settings: ServerSettings
 
     func check(_ location: String?, member: String) throws(ValidationException) {
         guard let location else { return }
-        let uri: ObjectURI
         do {
-            uri = try ObjectURI(parsing: location, workingDirectory: settings.workingDirectory)
+            let uri = try ObjectURI(parsing: location, workingDirectory: settings.workingDirectory)
+            guard case .file(let path) = uri else { return }
+            try settings.confinement.check(path, member)
         } catch {
-            throw ValidationException("\(member) \(location): \(error.message)")
+            throw ValidationException(error.code == .invalidURI ? "\(member) \(location): \(error.message)" : error.message)
         }
-        guard case .file(let path) = uri else { return }
-        let inside = settings.localRoots.contains { root in
-            path == root || path.hasPrefix(root.hasSuffix("/") ? root : root + "/")
+    }
+
+    /// Code the SDK submits (`SAGEMAKER_SUBMIT_DIRECTORY`), in a model's or a job's Environment.
+    /// `/opt/ml/...` is the container's own path, not one of this machine's.
+    func checkSubmitDirectory(in environment: [String: String], member: String) throws(ValidationException) {
+        guard let submitDirectory = environment["SAGEMAKER_SUBMIT_DIRECTORY"], !submitDirectory.hasPrefix("/opt/ml/") else {
+            return
         }
-        guard inside else {
-            throw ValidationException(
-                "\(member) \(location) is outside the local folders this server may use "
-                    + "(\(settings.localRoots.joined(separator: ", "))). Use an s3:// location, or start the server "
-                    + "with --allow-local-path naming a folder that holds it."
-            )
+        try check(submitDirectory, member: "\(member) SAGEMAKER_SUBMIT_DIRECTORY")
+    }
+}
+
+/// Resolves a listening address the way the server will bind it.
+enum LoopbackAddress {
+    static func allLoopback(_ host: String) -> Bool {
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var results: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &results) == 0, let first = results else { return false }
+        defer { freeaddrinfo(first) }
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let entry = cursor {
+            guard let address = entry.pointee.ai_addr else { return false }
+            switch Int32(address.pointee.sa_family) {
+            case AF_INET:
+                let ipv4 = address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_addr.s_addr }
+                guard UInt32(bigEndian: ipv4) >> 24 == 127 else { return false }
+            case AF_INET6:
+                let ipv6 = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
+                let bytes = withUnsafeBytes(of: ipv6) { Array($0) }
+                let isLoopback = bytes.dropLast().allSatisfy { $0 == 0 } && bytes.last == 1
+                let isMappedIPv4Loopback = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
+                guard isLoopback || isMappedIPv4Loopback else { return false }
+            default:
+                return false
+            }
+            cursor = entry.pointee.ai_next
         }
+        return true
     }
 }

@@ -91,7 +91,7 @@ public struct BuiltinPythonRuntime: ModelRuntime {
 public enum SubmitDirectory {
     public static func localize(
         _ environment: [String: String], modelDirectory: String, stores: ObjectStores, scratch: String,
-        workingDirectory: String
+        workingDirectory: String, limits: ArchiveLimits
     ) async throws -> [String: String] {
         guard let value = environment["SAGEMAKER_SUBMIT_DIRECTORY"], !value.isEmpty else { return environment }
         var environment = environment
@@ -99,9 +99,16 @@ public enum SubmitDirectory {
             environment["SAGEMAKER_SUBMIT_DIRECTORY"] = modelDirectory + "/code"
             return environment
         }
-        guard value.hasSuffix(".tar.gz") else { return environment }
         let uri = try ObjectURI(parsing: value, workingDirectory: workingDirectory)
-        environment["SAGEMAKER_SUBMIT_DIRECTORY"] = try await ModelArtifacts.unpack(uri, stores: stores, into: scratch + "/code")
+        guard value.hasSuffix(".tar.gz") else {
+            if case .file(let path) = uri {
+                try stores.local.confinement.check(path, "Environment SAGEMAKER_SUBMIT_DIRECTORY")
+            }
+            return environment
+        }
+        environment["SAGEMAKER_SUBMIT_DIRECTORY"] = try await ModelArtifacts.unpack(
+            uri, stores: stores, into: scratch + "/code", limits: limits
+        )
         return environment
     }
 }

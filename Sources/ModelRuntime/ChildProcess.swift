@@ -1,3 +1,4 @@
+import CProcessSpawn
 import Foundation
 import Synchronization
 
@@ -7,13 +8,14 @@ import Synchronization
 
 /// A model server process in a process group of its own: a terminal's Ctrl-C reaches Batchform
 /// only (which then stops the job in order), and stopping signals the whole group, so workers the
-/// server forked go with it.
+/// server forked go with it. It dies with Batchform, too.
 public final class ChildProcess: Sendable {
     public let pid: Int32
     private let status = Mutex<Int32?>(nil)
 
     /// Starts `executable` with `arguments`, the given environment, and stdout/stderr appended
-    /// to `logFile` (started afresh: one log per run of the job).
+    /// to `logFile` (started afresh: one log per run of the job). The process is killed when
+    /// Batchform ends, even by `kill -9` (`PR_SET_PDEATHSIG`), so no model server outlives it.
     public init(executable: String, arguments: [String], environment: [String: String], logFile: String) throws {
         // A Batchform that was killed could not stop its model servers; the next run of the job
         // (which writes the same log) ends them first.
@@ -24,30 +26,42 @@ public final class ChildProcess: Sendable {
             throw RuntimeError(.launchFailed, "Cannot open the log file \(logFile): \(String(cString: strerror(errno))).")
         }
         defer { close(logDescriptor) }
+        pid = try Self.spawn(executable, arguments, environment, output: logDescriptor, dieWithParent: true)
+        ProcessRecord.write(pid: pid, to: record)
+        self.record = record
+    }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, logDescriptor, 1)
-        posix_spawn_file_actions_adddup2(&actions, logDescriptor, 2)
+    /// Runs `command` once Batchform has ended, however it ends: a watcher process waits for the
+    /// end of a pipe only Batchform holds. For what dies with Batchform but cannot be killed by a
+    /// signal to it, such as a container the engine runs apart from its client. Closing the
+    /// returned descriptor runs the command now.
+    public static func whenBatchformEnds(run command: [String]) throws -> Int32 {
+        var ends: [Int32] = [0, 0]
+        guard batchform_pipe_cloexec(&ends) == 0 else {
+            throw RuntimeError(.launchFailed, "Cannot create a pipe: \(String(cString: strerror(errno))).")
+        }
+        defer { close(ends[0]) }
+        let output = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        defer { close(output) }
+        do {
+            // `read` returns at the pipe's end; the command's words are passed as arguments, never parsed.
+            _ = try spawn(
+                "/bin/sh", ["-c", "read _; exec \"$@\"", "batchform-watch"] + command, ProcessInfo.processInfo.environment,
+                input: ends[0], output: output, dieWithParent: false
+            )
+        } catch {
+            close(ends[1])
+            throw error
+        }
+        return ends[1]
+    }
 
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        // Batchform ignores or handles some signals itself; the model server starts with defaults.
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGINT, SIGTERM, SIGPIPE, SIGHUP, SIGQUIT] { sigaddset(&defaults, signal) }
-        var noMask = sigset_t()
-        sigemptyset(&noMask)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setsigmask(&attributes, &noMask)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)
-        )
-
+    private static func spawn(
+        _ executable: String, _ arguments: [String], _ environment: [String: String], input: Int32? = nil,
+        output: Int32, dieWithParent: Bool
+    ) throws -> Int32 {
+        let nullInput = input == nil ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1
+        defer { if nullInput >= 0 { close(nullInput) } }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -55,16 +69,14 @@ public final class ChildProcess: Sendable {
             envp.forEach { free($0) }
         }
         var child = pid_t()
-        let result = posix_spawn(&child, executable, &actions, &attributes, argv, envp)
+        let result = batchform_spawn(executable, argv, envp, input ?? nullInput, output, dieWithParent ? 1 : 0, &child)
         guard result == 0 else {
             throw RuntimeError(
                 .launchFailed, "Cannot start \(executable): \(String(cString: strerror(result))). "
                     + "Check that it exists and is executable (chmod +x)."
             )
         }
-        pid = child
-        ProcessRecord.write(pid: child, to: record)
-        self.record = record
+        return child
     }
 
     private let record: String

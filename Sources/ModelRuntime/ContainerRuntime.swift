@@ -97,13 +97,23 @@ public struct ContainerRuntime: ModelRuntime {
         contract["SM_MODEL_DIR"] = "/opt/ml/model"
         var environment = ProcessInfo.processInfo.environment
         environment.merge(contract) { _, value in value }
-        let process = try ChildProcess(
-            executable: engine.executable,
-            arguments: runArguments(name: name, port: port, launch: launch, variables: Array(contract.keys)),
-            environment: environment, logFile: launch.logFile
-        )
+        // The container runs apart from the engine's client, so killing the client (as a `kill -9`
+        // of Batchform does) would leave it running: a watcher removes it when Batchform ends.
+        let watch = try ChildProcess.whenBatchformEnds(run: [engine.executable, "rm", "-f", name])
+        let process: ChildProcess
+        do {
+            process = try ChildProcess(
+                executable: engine.executable,
+                arguments: runArguments(name: name, port: port, launch: launch, variables: Array(contract.keys)),
+                environment: environment, logFile: launch.logFile
+            )
+        } catch {
+            close(watch)
+            throw error
+        }
         return ContainerInstance(
-            name: name, baseURL: "http://127.0.0.1:\(port)", logFile: launch.logFile, process: process, engine: engine
+            name: name, baseURL: "http://127.0.0.1:\(port)", logFile: launch.logFile, process: process, engine: engine,
+            watch: watch
         )
     }
 
@@ -128,6 +138,8 @@ struct ContainerInstance: ModelInstance {
     let logFile: String
     let process: ChildProcess
     let engine: ContainerEngine
+    /// Held open while the instance lives; see `ChildProcess.whenBatchformEnds`.
+    let watch: Int32
 
     func exitDescription() -> String? { process.exitStatus().map(ChildProcess.describe(exitStatus:)) }
 
@@ -137,6 +149,7 @@ struct ContainerInstance: ModelInstance {
         _ = await EngineCommand.run(engine, ["stop", "-t", "5", name])
         await process.stop()
         _ = await EngineCommand.run(engine, ["rm", "-f", name])
+        close(watch)
     }
 }
 

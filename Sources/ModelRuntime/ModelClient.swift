@@ -45,11 +45,13 @@ public final class ModelClient: Sendable {
 
     /// The container's answer to `GET /execution-parameters`, nil when it has none (404, not
     /// JSON, or no answer): the route is optional.
-    public func executionParameters(_ instance: any ModelInstance) async -> ExecutionParameters? {
+    /// The container's `/execution-parameters`, nil when it does not answer 200 with a JSON object;
+    /// an answer with values out of range throws, naming the answer.
+    public func executionParameters(_ instance: any ModelInstance) async throws(RuntimeError) -> ExecutionParameters? {
         guard let answer = try? await pool(instance).request(.GET, "/execution-parameters", timeout: .seconds(10)),
             answer.status == 200
         else { return nil }
-        return ExecutionParameters(json: Data(answer.body.readableBytesView))
+        return try ExecutionParameters.parse(Data(answer.body.readableBytesView))
     }
 
     /// Posts one mini-batch, retrying timeouts, connection errors and 5xx answers (never 4xx)
@@ -150,11 +152,40 @@ public struct ExecutionParameters: Sendable, Equatable {
         self.maxPayloadInMB = maxPayloadInMB
     }
 
-    public init?(json: Data) {
+    /// Parses an answer; nil when it is not a JSON object (treated as no answer, as SageMaker does).
+    /// Numbers are held to the request's own ranges, so a container cannot ask for more than a
+    /// request could.
+    public static func parse(_ json: Data) throws(RuntimeError) -> ExecutionParameters? {
         guard let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any] else { return nil }
-        maxConcurrentTransforms = (object["MaxConcurrentTransforms"] as? NSNumber)?.intValue
-        batchStrategy = (object["BatchStrategy"] as? String).flatMap(BatchStrategy.init(anySpelling:))
-        maxPayloadInMB = (object["MaxPayloadInMB"] as? NSNumber)?.intValue
+        let answer = String(decoding: json.prefix(300), as: UTF8.self)
+        func integer(_ key: String, max: Int) throws(RuntimeError) -> Int? {
+            guard let value = object[key] else { return nil }
+            guard let number = value as? NSNumber, number.doubleValue.rounded() == number.doubleValue,
+                number.doubleValue >= 0, number.doubleValue <= Double(max)
+            else {
+                throw RuntimeError(
+                    .badExecutionParameters,
+                    "The model server's /execution-parameters answered \(answer): \(key) must be a whole number "
+                        + "from 0 to \(max), as in a request. Fix the container's answer, or set \(key) in the request."
+                )
+            }
+            return number.intValue
+        }
+        let parameters = ExecutionParameters(
+            maxConcurrentTransforms: try integer("MaxConcurrentTransforms", max: TransformJobConfiguration.maxConcurrentTransforms),
+            batchStrategy: (object["BatchStrategy"] as? String).flatMap(BatchStrategy.init(anySpelling:)),
+            maxPayloadInMB: try integer("MaxPayloadInMB", max: 100)
+        )
+        if let concurrency = parameters.maxConcurrentTransforms, let payload = parameters.maxPayloadInMB {
+            do {
+                try TransformJobConfiguration.checkConcurrencyTimesPayload(
+                    concurrency, payload, source: "The model server's /execution-parameters answered \(answer): "
+                )
+            } catch {
+                throw RuntimeError(.badExecutionParameters, error.message + " Or set them in the request.")
+            }
+        }
+        return parameters
     }
 }
 
@@ -169,7 +200,7 @@ public struct ResolvedParameters: Sendable, Equatable, CustomStringConvertible {
         maxConcurrentTransforms =
             job.requestedMaxConcurrentTransforms ?? container?.maxConcurrentTransforms.flatMap { $0 > 0 ? $0 : nil } ?? 1
         batchStrategy = job.requestedBatchStrategy ?? container?.batchStrategy ?? .multiRecord
-        maxPayloadInMB = job.requestedMaxPayloadInMB ?? container?.maxPayloadInMB.map { min(max($0, 0), 100) } ?? 6
+        maxPayloadInMB = job.requestedMaxPayloadInMB ?? container?.maxPayloadInMB ?? 6
     }
 
     /// The `[sagemaker logs]` line SageMaker writes after resolving them.

@@ -3,7 +3,7 @@
 public struct RuntimeError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case unsupportedImage, launchFailed, pingFailed, exitedEarly, unsafeArchive, modelDataNotFound
-        case invocationFailed, invocationTimedOut, connectionFailed
+        case invocationFailed, invocationTimedOut, connectionFailed, badExecutionParameters
     }
 
     public var code: Code

@@ -11,37 +11,53 @@ import Foundation
 /// prefix over paths, hidden files and folders are skipped (they are never data, and Batchform's
 /// own temporary outputs are hidden), and writes become visible only on commit (rename).
 public struct LocalFileStore: ObjectStore {
-    public init() {}
+    /// Where this store may read and write; every path is checked after its symlinks are resolved.
+    public let confinement: LocalConfinement
+
+    public init(confinement: LocalConfinement = .unconfined) { self.confinement = confinement }
 
     public func list(prefix: ObjectURI) async throws -> [ListedObject] {
-        guard case .file(let path) = prefix else { throw StorageError(.notSupported, "\(prefix) is not a local path.") }
+        let path = try Self.path(of: prefix)
         let slash = path.lastIndex(of: "/")!
         let root = String(path[...slash])
         let remainder = String(path[path.index(after: slash)...])
+        try confinement.check(root, "The input folder")
         var found: [ListedObject] = []
-        walk(root: root, relative: "", remainder: remainder, into: &found)
-        return found.sorted { $0.relativeKey.utf8.lexicographicallyPrecedes($1.relativeKey.utf8) }
+        try walk(root: root, relative: "", remainder: remainder, prefix: path, into: &found)
+        return found.sorted { $0.uri.description.utf8.lexicographicallyPrecedes($1.uri.description.utf8) }
     }
 
-    private func walk(root: String, relative: String, remainder: String, into found: inout [ListedObject]) {
+    private func walk(
+        root: String, relative: String, remainder: String, prefix: String, into found: inout [ListedObject]
+    ) throws(StorageError) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: root + relative) else { return }
         for name in names where !name.hasPrefix(".") {
             let key = relative + name
             var status = stat()
             guard stat(root + key, &status) == 0 else { continue }
-            if (status.st_mode & S_IFMT) == S_IFDIR {
-                let folder = key + "/"
-                if folder.hasPrefix(remainder) || remainder.hasPrefix(folder) {
-                    walk(root: root, relative: folder, remainder: remainder, into: &found)
-                }
-            } else if (status.st_mode & S_IFMT) == S_IFREG, key.hasPrefix(remainder) {
-                found.append(ListedObject(uri: .file(path: root + key), relativeKey: key, size: Int64(status.st_size)))
+            let isFolder = (status.st_mode & S_IFMT) == S_IFDIR
+            let matches = isFolder ? (key + "/").hasPrefix(remainder) || remainder.hasPrefix(key + "/") : key.hasPrefix(remainder)
+            guard matches, isFolder || (status.st_mode & S_IFMT) == S_IFREG else { continue }
+            // A link inside the input that leads out of the allowed folders is refused, not skipped:
+            // the job would otherwise quietly miss data.
+            try confinement.check(root + key, "The input")
+            if isFolder {
+                try walk(root: root, relative: key + "/", remainder: remainder, prefix: prefix, into: &found)
+            } else {
+                let path = root + key
+                found.append(
+                    ListedObject(
+                        uri: .file(path: path), relativeKey: outputRelativeKey(of: path, listedUnder: prefix),
+                        size: Int64(status.st_size)
+                    )
+                )
             }
         }
     }
 
     public func info(_ uri: ObjectURI) async throws -> ListedObject {
         let path = try Self.path(of: uri)
+        try confinement.check(path, "The object")
         var status = stat()
         guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {
             throw StorageError(.notFound, "\(path) does not exist or is not a regular file.")
@@ -50,11 +66,11 @@ public struct LocalFileStore: ObjectStore {
     }
 
     public func openReader(_ uri: ObjectURI) async throws -> any ByteStream {
-        try LocalFileReader(path: Self.path(of: uri))
+        try LocalFileReader(path: Self.path(of: uri), confinement: confinement)
     }
 
     public func readAll(_ uri: ObjectURI, upTo limit: Int) async throws -> ByteBuffer {
-        let reader = try LocalFileReader(path: Self.path(of: uri))
+        let reader = try LocalFileReader(path: Self.path(of: uri), confinement: confinement)
         var buffer = ByteBuffer()
         while try await reader.read(into: &buffer, maxBytes: 1 << 20) > 0 {
             if buffer.readableBytes > limit {
@@ -65,7 +81,28 @@ public struct LocalFileStore: ObjectStore {
     }
 
     public func openWriter(_ uri: ObjectURI) async throws -> any ObjectWriter {
-        try LocalFileWriter(path: Self.path(of: uri))
+        try LocalFileWriter(path: Self.path(of: uri), confinement: confinement)
+    }
+
+    /// Removes the temporary files an earlier, killed run left beside these outputs
+    /// (`.<name>.batchform-<n>.tmp`, hidden, so never listed as data).
+    public func removeAbandonedTemporaries(for outputs: [ObjectURI]) async {
+        var namesByFolder: [String: Set<String>] = [:]
+        for case .file(let path) in outputs {
+            let slash = path.lastIndex(of: "/")!
+            namesByFolder[String(path[..<slash]), default: []].insert(String(path[path.index(after: slash)...]))
+        }
+        for (folder, names) in namesByFolder {
+            guard (try? confinement.check(folder, "The output folder")) != nil,
+                let entries = try? FileManager.default.contentsOfDirectory(atPath: folder)
+            else { continue }
+            for entry in entries where entry.hasPrefix(".") && entry.hasSuffix(".tmp") {
+                guard let marker = entry.range(of: ".batchform-", options: .backwards) else { continue }
+                if names.contains(String(entry[entry.index(after: entry.startIndex)..<marker.lowerBound])) {
+                    unlink(folder + "/" + entry)
+                }
+            }
+        }
     }
 
     static func path(of uri: ObjectURI) throws(StorageError) -> String {
@@ -81,11 +118,17 @@ final class LocalFileReader: ByteStream {
     private let path: String
     private var offset: Int64 = 0
 
-    init(path: String) throws(StorageError) {
+    init(path: String, confinement: LocalConfinement) throws(StorageError) {
         self.path = path
         descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw StorageError(.notFound, "Cannot open \(path): \(String(cString: strerror(errno))).")
+        }
+        do {
+            try confinement.check(descriptor: descriptor, path: path, "The object")
+        } catch {
+            close(descriptor)
+            throw error
         }
     }
 
@@ -108,35 +151,75 @@ final class LocalFileReader: ByteStream {
 }
 
 /// Writes to a hidden temporary file beside the destination; `commit` syncs and renames it into
-/// place, so the destination name only ever holds a complete object.
+/// place, so the destination name only ever holds a complete object. Everything is created
+/// relative to a handle on the destination folder: no symlink is followed below the deepest
+/// folder that already existed, and that folder is checked where it really is.
 final class LocalFileWriter: ObjectWriter {
     private let destination: String
-    private let temporary: String
+    private let name: String
+    private let temporaryName: String
+    private let folder: Int32
     private var descriptor: Int32
 
-    init(path: String) throws(StorageError) {
+    init(path: String, confinement: LocalConfinement) throws(StorageError) {
         destination = path
         let slash = path.lastIndex(of: "/")!
-        let directory = String(path[..<slash])
-        let name = path[path.index(after: slash)...]
-        temporary = "\(directory)/.\(name).batchform-\(UInt32.random(in: 0...UInt32.max)).tmp"
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw StorageError(.writeFailed, "Cannot create the output folder \(directory): \(error).")
-        }
-        descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        name = String(path[path.index(after: slash)...])
+        guard !name.isEmpty else { throw StorageError(.writeFailed, "The output \(path) names a folder, not a file.") }
+        temporaryName = ".\(name).batchform-\(UInt32.random(in: 0...UInt32.max)).tmp"
+        folder = try Self.openFolder(creating: String(path[..<slash]), confinement: confinement)
+        descriptor = openat(folder, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw StorageError(.writeFailed, "Cannot create \(temporary): \(String(cString: strerror(errno))).")
+            let reason = String(cString: strerror(errno))
+            close(folder)
+            throw StorageError(.writeFailed, "Cannot create a temporary file beside \(path): \(reason).")
         }
+    }
+
+    /// Opens `path` as a folder, creating what is missing one component at a time, each opened
+    /// without following a symlink.
+    static func openFolder(creating path: String, confinement: LocalConfinement) throws(StorageError) -> Int32 {
+        let components = path.split(separator: "/").map(String.init)
+        var existing = components.count
+        var handle: Int32 = -1
+        while existing >= 0 {
+            handle = open("/" + components[..<existing].joined(separator: "/"), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if handle >= 0 { break }
+            guard errno == ENOENT, existing > 0 else {
+                throw StorageError(.writeFailed, "Cannot open the output folder \(path): \(String(cString: strerror(errno))).")
+            }
+            existing -= 1
+        }
+        do {
+            try confinement.check(descriptor: handle, path: path, "The output folder")
+        } catch {
+            close(handle)
+            throw error
+        }
+        for component in components[existing...] {
+            if mkdirat(handle, component, 0o755) != 0, errno != EEXIST {
+                let reason = String(cString: strerror(errno))
+                close(handle)
+                throw StorageError(.writeFailed, "Cannot create the output folder \(path): \(reason).")
+            }
+            let next = openat(handle, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let reason = String(cString: strerror(errno))
+            close(handle)
+            guard next >= 0 else {
+                throw StorageError(.writeFailed, "Cannot create the output folder \(path) (at \(component)): \(reason).")
+            }
+            handle = next
+        }
+        return handle
     }
 
     deinit {
         // A writer dropped without commit (a failed or cancelled object) leaves nothing behind.
         if descriptor >= 0 {
             close(descriptor)
-            unlink(temporary)
+            unlinkat(folder, temporaryName, 0)
         }
+        close(folder)
     }
 
     /// Small answers (SingleRecord) are gathered into one write per `flushBytes`, not a syscall each.
@@ -173,18 +256,21 @@ final class LocalFileWriter: ObjectWriter {
         }
     }
 
+    /// `renameat` replaces whatever holds the name, a symlink included, and never writes through it.
     func commit() async throws {
         defer { descriptor = -1 }
         do {
             try flush()
         } catch {
             close(descriptor)
-            unlink(temporary)
+            unlinkat(folder, temporaryName, 0)
             throw error
         }
-        guard fsync(descriptor) == 0, close(descriptor) == 0, rename(temporary, destination) == 0 else {
+        let synced = fsync(descriptor) == 0
+        let closed = close(descriptor) == 0
+        guard synced, closed, renameat(folder, temporaryName, folder, name) == 0 else {
             let reason = String(cString: strerror(errno))
-            unlink(temporary)
+            unlinkat(folder, temporaryName, 0)
             throw StorageError(.writeFailed, "Finishing \(destination) failed: \(reason).")
         }
     }
@@ -192,7 +278,7 @@ final class LocalFileWriter: ObjectWriter {
     func abort() async {
         guard descriptor >= 0 else { return }
         close(descriptor)
-        unlink(temporary)
+        unlinkat(folder, temporaryName, 0)
         descriptor = -1
     }
 }

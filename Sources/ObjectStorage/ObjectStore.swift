@@ -47,12 +47,39 @@ public enum ObjectURI: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// The location as the store sees it: a local path with repeated `/` folded (the file system
+    /// treats `a//b` as `a/b`); an S3 key as it is (S3 does not).
+    public var canonical: ObjectURI {
+        guard case .file(let path) = self else { return self }
+        var folded = ""
+        for character in path where !(character == "/" && folded.hasSuffix("/")) { folded.append(character) }
+        return .file(path: folded)
+    }
+
     public var description: String {
         switch self {
         case .file(let path): return path
         case .s3(let bucket, let key): return "s3://\(bucket)/\(key)"
         }
     }
+}
+
+/// SageMaker's output naming (reference §2.9): the part of a listed key that names its output,
+/// `<S3OutputPath>/<relative key>.out`. The prefix names a folder when it ends with `/` or when the
+/// key continues after it with `/` (the SDK's `upload_data` returns `s3://bucket/prefix` without
+/// one); otherwise it names one object or part of a name, and the base is the prefix cut back to
+/// its last `/`. One function for S3 keys and local paths alike.
+public func outputRelativeKey(of key: String, listedUnder prefix: String) -> String {
+    let base: Substring
+    if prefix.isEmpty || prefix.hasSuffix("/") {
+        base = Substring(prefix)
+    } else if key.hasPrefix(prefix + "/") {
+        base = Substring(prefix + "/")
+    } else {
+        base = prefix.lastIndex(of: "/").map { prefix[...$0] } ?? ""
+    }
+    precondition(key.hasPrefix(base), "a listed key starts with its prefix")
+    return String(key.dropFirst(base.count))
 }
 
 /// One input object found by listing: where it is, and its key relative to the listing's base,
@@ -89,10 +116,16 @@ public protocol ObjectWriter {
 
 public protocol ObjectStore: Sendable {
     /// Every object whose key starts with the raw `prefix` string, sorted by key, with keys
-    /// relative to the prefix cut back to its last `/` (SageMaker's output naming rule).
+    /// relative to the prefix as `outputRelativeKey` says (SageMaker's output naming rule).
     func list(prefix: ObjectURI) async throws -> [ListedObject]
     func info(_ uri: ObjectURI) async throws -> ListedObject
     func openReader(_ uri: ObjectURI) async throws -> any ByteStream
     func readAll(_ uri: ObjectURI, upTo limit: Int) async throws -> ByteBuffer
     func openWriter(_ uri: ObjectURI) async throws -> any ObjectWriter
+    /// Clears what a killed earlier run's writers left for these outputs.
+    func removeAbandonedTemporaries(for outputs: [ObjectURI]) async
+}
+
+extension ObjectStore {
+    public func removeAbandonedTemporaries(for outputs: [ObjectURI]) async {}
 }

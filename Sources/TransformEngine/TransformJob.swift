@@ -26,17 +26,23 @@ public struct RunOptions: Sendable {
     public var workingDirectory: String
     /// Endpoint and region for `s3://` locations where the command line gives them.
     public var s3: S3Options
+    /// The local folders the job may touch (a server's `--allow-local-path`); the CLI's is unconfined.
+    public var confinement: LocalConfinement = .unconfined
     /// Inputs (by URI) whose `.out` an earlier run of this job committed: they are not read again.
     public var completedInputs: Set<String> = []
     /// Told as each object ends; `.committing` comes before the commit, so a record of it
     /// survives a crash that happens during the commit.
     public var objectEvents: (@Sendable (ObjectEvent) -> Void)?
 
-    public init(logDirectory: String, startupTimeout: Duration, workingDirectory: String, s3: S3Options = S3Options()) {
+    public init(
+        logDirectory: String, startupTimeout: Duration, workingDirectory: String, s3: S3Options = S3Options(),
+        confinement: LocalConfinement = .unconfined
+    ) {
         self.logDirectory = logDirectory
         self.startupTimeout = startupTimeout
         self.workingDirectory = workingDirectory
         self.s3 = s3
+        self.confinement = confinement
     }
 }
 
@@ -66,7 +72,7 @@ public struct TransformJob: Sendable {
         self.model = model
         self.configuration = configuration
         self.options = options
-        self.stores = ObjectStores(s3: options.s3)
+        self.stores = ObjectStores(s3: options.s3, confinement: options.confinement)
         var logger = logger
         logger[metadataKey: "job"] = .string(configuration.name)
         self.logger = logger
@@ -90,6 +96,7 @@ public struct TransformJob: Sendable {
         if pending.count < plan.objects.count {
             logger.info("Resuming: \(plan.objects.count - pending.count) of \(plan.objects.count) objects were completed by an earlier run.")
         }
+        await stores.local.removeAbandonedTemporaries(for: pending.map(\.output))
         let scratch = NSTemporaryDirectory() + "batchform-\(configuration.name)-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         var instances: [any ModelInstance] = []
@@ -115,12 +122,18 @@ public struct TransformJob: Sendable {
             progress.update { $0.phase = "starting model servers" }
             try FileManager.default.createDirectory(atPath: options.logDirectory, withIntermediateDirectories: true)
             let modelData = try model.modelDataURL.map { try ObjectURI(parsing: $0, workingDirectory: options.workingDirectory) }
-            let modelDirectory = try await ModelArtifacts.prepare(modelData: modelData, stores: stores, scratch: scratch)
+            let jobEnvironment = model.environment.merging(configuration.environment) { $1 }
+            let limits = ArchiveLimits(
+                maxBytes: try NumericSetting.maxModelBytes(process: ProcessInfo.processInfo.environment, job: jobEnvironment)
+            )
+            let modelDirectory = try await ModelArtifacts.prepare(
+                modelData: modelData, stores: stores, scratch: scratch, limits: limits
+            )
             let runtime = try ModelRuntimes.runtime(for: model.image, workingDirectory: options.workingDirectory)
             let environment = try await SubmitDirectory.localize(
                 InstanceEnvironment.build(model: model, job: configuration, modelDirectory: modelDirectory),
                 modelDirectory: modelDirectory, stores: stores, scratch: scratch,
-                workingDirectory: options.workingDirectory
+                workingDirectory: options.workingDirectory, limits: limits
             )
             for index in 0..<configuration.instanceCount {
                 let launch = InstanceLaunch(
@@ -141,7 +154,7 @@ public struct TransformJob: Sendable {
                 try await group.waitForAll()
             }
             let parameters = ResolvedParameters(
-                job: configuration, container: await client.executionParameters(instances[0])
+                job: configuration, container: try await client.executionParameters(instances[0])
             )
             logger.info("[sagemaker logs]: \(parameters)")
             progress.update { $0.phase = "transforming" }

@@ -39,16 +39,32 @@ public struct TransformPlan: Sendable {
                     + "outside S3OutputPath \(job.outputPath). Rename the object or leave it out of the input."
             )
         }
-        return TransformPlan(
-            objects: inputs.map { PlannedObject(input: $0, output: outputRoot.appending($0.relativeKey + ".out")) }
-        )
+        let objects = inputs.map { PlannedObject(input: $0, output: outputRoot.appending($0.relativeKey + ".out")) }
+        try refuseCollidingOutputs(objects)
+        return TransformPlan(objects: objects)
+    }
+
+    /// Two inputs with one output (S3 keys `in/a.csv` and `in//a.csv` written to one local folder,
+    /// or a manifest that lists a key twice) would lose one answer: refused before anything runs.
+    static func refuseCollidingOutputs(_ objects: [PlannedObject]) throws(ValidationException) {
+        var firstInput: [ObjectURI: ObjectURI] = [:]
+        for object in objects {
+            let output = object.output.canonical
+            if let earlier = firstInput.updateValue(object.input.uri, forKey: output) {
+                let what = earlier == object.input.uri ? "lists the input \(earlier) twice" : "has the inputs \(earlier) and \(object.input.uri)"
+                throw ValidationException(
+                    "The job \(what), which would both be written to \(output); one answer would be lost. "
+                        + "Rename one of them, or leave it out of the input (or the manifest)."
+                )
+            }
+        }
     }
 
     /// SageMaker's text for an empty input, with the local equivalent for paths.
     static func noInputsMessage(_ given: String, uri: ObjectURI) -> String {
         if case .s3(let bucket, _) = uri {
             return "No S3 objects found under S3 URL \"\(given)\" given in input data source. Please ensure that "
-                + "the bucket exists in the selected region (\(ResourceARN.region)), that objects exist under that S3 "
+                + "the bucket exists in the selected region, that objects exist under that S3 "
                 + "prefix, and that the role \"batchform\" has \"s3:ListBucket\" permissions on bucket \"\(bucket)\"."
         }
         return "No objects found under \"\(given)\" given in input data source. Please ensure that files exist "

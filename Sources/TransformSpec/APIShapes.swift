@@ -45,14 +45,14 @@ public struct DescribeModelResponse: Codable, Sendable {
     public var CreationTime: Double
     public var ModelArn: String
 
-    public init(request: CreateModelRequest, name: String, creationTime: Double) {
+    public init(request: CreateModelRequest, name: String, creationTime: Double, arns: ResourceARN) {
         self.ModelName = name
         self.PrimaryContainer = request.PrimaryContainer
         self.Containers = request.Containers
         self.ExecutionRoleArn = request.ExecutionRoleArn
         self.EnableNetworkIsolation = request.EnableNetworkIsolation ?? false
         self.CreationTime = creationTime
-        self.ModelArn = ResourceARN.model(name)
+        self.ModelArn = arns.model(name)
     }
 }
 
@@ -95,10 +95,10 @@ public struct TransformJobSummary: Codable, Sendable {
 
     public init(
         name: String, status: TransformJobStatus, creationTime: Double, endTime: Double?, lastModifiedTime: Double?,
-        failureReason: String?
+        failureReason: String?, arns: ResourceARN
     ) {
         self.TransformJobName = name
-        self.TransformJobArn = ResourceARN.transformJob(name)
+        self.TransformJobArn = arns.transformJob(name)
         self.CreationTime = creationTime
         self.TransformEndTime = endTime
         self.LastModifiedTime = lastModifiedTime
@@ -141,9 +141,9 @@ public struct ModelSummary: Codable, Sendable {
     public var ModelName: String
     public var ModelArn: String
     public var CreationTime: Double
-    public init(name: String, creationTime: Double) {
+    public init(name: String, creationTime: Double, arns: ResourceARN) {
         self.ModelName = name
-        self.ModelArn = ResourceARN.model(name)
+        self.ModelArn = arns.model(name)
         self.CreationTime = creationTime
     }
 }

@@ -59,6 +59,22 @@ public struct TransformJobConfiguration: Sendable {
     public var outputFilter: String
     public var joinsInput: Bool
 
+    /// SageMaker's integers are Java ints; no per-instance concurrency needs more.
+    public static let maxConcurrentTransforms = Int(Int32.max)
+
+    /// SageMaker's rule for the request, and Batchform's for a container's `/execution-parameters`
+    /// answer (`source` says which, for the message). Computed without overflow.
+    public static func checkConcurrencyTimesPayload(
+        _ concurrency: Int, _ payload: Int, source: String
+    ) throws(ValidationException) {
+        let (product, overflow) = concurrency.multipliedReportingOverflow(by: payload)
+        guard overflow || product > 100 else { return }
+        throw ValidationException(
+            "\(source)MaxConcurrentTransforms * MaxPayloadInMB cannot exceed 100 MB: \(concurrency) * \(payload) = "
+                + "\(overflow ? "more than \(Int.max)" : String(product)). Lower MaxConcurrentTransforms or MaxPayloadInMB."
+        )
+    }
+
     public static let defaultInvocationTimeoutSeconds = 600
     public static let defaultInvocationMaxRetries = 3
 
@@ -71,7 +87,9 @@ public struct TransformJobConfiguration: Sendable {
         checker.required(request.TransformResources, at: "transformResources")
         checker.string(request.TransformJobName, at: "transformJobName", min: 1, max: 63, pattern: Patterns.jobName)
         checker.string(request.ModelName, at: "modelName", max: 63, pattern: Patterns.modelName)
-        checker.integer(request.MaxConcurrentTransforms, at: "maxConcurrentTransforms", min: 0)
+        checker.integer(
+            request.MaxConcurrentTransforms, at: "maxConcurrentTransforms", min: 0, max: Self.maxConcurrentTransforms
+        )
         checker.integer(request.MaxPayloadInMB, at: "maxPayloadInMB", min: 0, max: 100)
         checker.string(
             request.BatchStrategy, at: "batchStrategy", oneOf: BatchStrategy.allCases.map(\.rawValue)
@@ -172,13 +190,8 @@ public struct TransformJobConfiguration: Sendable {
                     + "SplitType is None. Set a SplitType or remove BatchStrategy."
             )
         }
-        if let concurrency = request.MaxConcurrentTransforms, let payload = request.MaxPayloadInMB,
-            concurrency * payload > 100
-        {
-            throw ValidationException(
-                "MaxConcurrentTransforms * MaxPayloadInMB cannot exceed 100 MB: \(concurrency) * \(payload) = "
-                    + "\(concurrency * payload). Lower MaxConcurrentTransforms or MaxPayloadInMB."
-            )
+        if let concurrency = request.MaxConcurrentTransforms, let payload = request.MaxPayloadInMB {
+            try Self.checkConcurrencyTimesPayload(concurrency, payload, source: "")
         }
         self.name = name
         self.modelName = modelName

@@ -201,17 +201,34 @@ public struct DescribeTransformJobResponse: Codable, Sendable, Equatable {
     }
 }
 
-/// ARNs in SageMaker's format. Batchform has no account or region of its own; these fixed values
-/// keep ARNs well-formed for clients that parse them.
-public enum ResourceARN {
-    public static let region = "local"
-    public static let account = "000000000000"
+/// ARNs in SageMaker's format: the caller's region (the one its request was signed for) and the
+/// server's account ID (`--account-id`), since SDK code parses both out of ARNs.
+public struct ResourceARN: Sendable, Hashable {
+    public var region: String
+    public var account: String
 
-    public static func transformJob(_ name: String) -> String {
+    /// For a request that names no region (unsigned): AWS's default region.
+    public static let defaultRegion = "us-east-1"
+    public static let defaultAccount = "000000000000"
+    public static let standard = ResourceARN()
+
+    public init(region: String = defaultRegion, account: String = defaultAccount) {
+        self.region = region
+        self.account = account
+    }
+
+    public func transformJob(_ name: String) -> String {
         "arn:aws:sagemaker:\(region):\(account):transform-job/\(name.lowercased())"
     }
 
-    public static func model(_ name: String) -> String {
+    public func model(_ name: String) -> String {
         "arn:aws:sagemaker:\(region):\(account):model/\(name.lowercased())"
+    }
+
+    /// An account ID is 12 digits.
+    public static func checkAccount(_ account: String) throws(ValidationException) {
+        guard account.count == 12, account.allSatisfy({ $0.isASCII && $0.isNumber }) else {
+            throw ValidationException("--account-id must be 12 digits, like AWS account IDs, not '\(account)'.")
+        }
     }
 }

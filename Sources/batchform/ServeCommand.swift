@@ -30,6 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "S3 endpoint URL for s3:// locations (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile, AWS).")
     var s3Endpoint: String?
     @Option(help: "AWS region for s3:// locations.") var region: String?
+    @Option(help: "The 12-digit account ID in the ARNs the API answers with.") var accountId = "000000000000"
 
     func run() async throws {
         let workingDirectory = FileManager.default.currentDirectoryPath
@@ -40,6 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
         settings.host = host
         settings.port = port
         settings.maxRunningJobs = maxRunningJobs
+        settings.accountID = accountId
         settings.startupTimeout = .seconds(startupTimeout)
         settings.s3 = S3Options(endpoint: s3Endpoint, region: region)
         do {

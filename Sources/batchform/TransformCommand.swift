@@ -65,7 +65,7 @@ struct TransformCommand: AsyncParsableCommand {
             job = try TransformJobConfiguration(validating: built.job)
             modelDefinition = try ModelDefinition(validating: built.model)
             guard modelDefinition.name == job.modelName else {
-                throw ValidationException("Could not find model \"\(ResourceARN.model(job.modelName))\".")
+                throw ValidationException("Could not find model \"\(ResourceARN.standard.model(job.modelName))\".")
             }
         } catch let error as ValidationException {
             throw Exit.invalid(error.message)
@@ -101,7 +101,7 @@ struct TransformCommand: AsyncParsableCommand {
 
         if json {
             let describe = DescribeTransformJobResponse(
-                request: jobRequest, arn: ResourceARN.transformJob(job.name), status: result.status,
+                request: jobRequest, arn: ResourceARN.standard.transformJob(job.name), status: result.status,
                 failureReason: result.failureReason, creationTime: created, startTime: result.startTime,
                 endTime: result.endTime
             )

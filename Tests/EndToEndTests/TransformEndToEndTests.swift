@@ -307,7 +307,7 @@ let linesB = ["alpha", "beta\r", "gamma"]
         try harness.write("other.json", #"{"ModelName": "other", "PrimaryContainer": {"Image": "x"}}"#)
         let wrongModel = try await harness.run(["--request", "request.json", "--model", "other.json"])
         #expect(wrongModel.status == 2)
-        #expect(wrongModel.stderr.contains("Could not find model \"arn:aws:sagemaker:local:000000000000:model/my-model\"."))
+        #expect(wrongModel.stderr.contains("Could not find model \"arn:aws:sagemaker:us-east-1:000000000000:model/my-model\"."))
     }
 
     @Test func aModelThatDoesNotAnswerInTimeIsRetriedThenFailsItsObject() async throws {

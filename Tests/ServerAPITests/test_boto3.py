@@ -136,7 +136,7 @@ def test_errors(server, tmp_path):
     code, message = error_of(client.create_model, ModelName="reverser", PrimaryContainer={"Image": "/bin/true"})
     assert code == "ValidationException" and "already existing model" in message
     code, message = error_of(client.create_transform_job, **job_request("j2", "no-model", tmp_path / "in", tmp_path / "o"))
-    assert (code, message) == ("ValidationException", 'Could not find model "arn:aws:sagemaker:local:000000000000:model/no-model".')
+    assert (code, message) == ("ValidationException", 'Could not find model "arn:aws:sagemaker:us-east-1:000000000000:model/no-model".')
     code, message = error_of(client.describe_transform_job, TransformJobName="missing")
     assert code == "ValidationException" and "Could not find transform job" in message
     code, message = error_of(client.create_transform_job, **job_request("bad_name", "reverser", tmp_path / "in", tmp_path / "o"))

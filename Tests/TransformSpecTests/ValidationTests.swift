@@ -177,14 +177,14 @@ func validationMessage(_ request: CreateTransformJobRequest) -> String? {
         var request = validRequest()
         request.TransformInput?.ContentType = "text/csv"
         let describe = DescribeTransformJobResponse(
-            request: request, arn: ResourceARN.transformJob("job-1"), status: .InProgress, creationTime: 1
+            request: request, arn: ResourceARN(region: "eu-west-1", account: "123456789012").transformJob("job-1"), status: .InProgress, creationTime: 1
         )
         #expect(describe.TransformInput.CompressionType == "None")
         #expect(describe.TransformOutput?.KmsKeyId == "")
         #expect(describe.DataProcessing == .init(InputFilter: "$", OutputFilter: "$", JoinSource: "None"))
         #expect(describe.BatchStrategy == nil)
         #expect(describe.MaxPayloadInMB == nil)
-        #expect(describe.TransformJobArn == "arn:aws:sagemaker:local:000000000000:transform-job/job-1")
+        #expect(describe.TransformJobArn == "arn:aws:sagemaker:eu-west-1:123456789012:transform-job/job-1")
     }
 
     @Test func failureReasonIsCutAt1024Characters() {

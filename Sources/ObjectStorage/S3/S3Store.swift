@@ -31,7 +31,6 @@ public final class S3Store: ObjectStore {
     /// ListObjectsV2, every page. Keys ending in `/` are folder markers, not data, and are skipped.
     public func list(prefix: ObjectURI) async throws -> [ListedObject] {
         let (bucket, prefixKey) = try Self.location(prefix)
-        let base = prefixKey.lastIndex(of: "/").map { String(prefixKey[...$0]) } ?? ""
         let client = try client()
         var found: [ListedObject] = []
         var token: String?
@@ -45,12 +44,13 @@ public final class S3Store: ObjectStore {
             for entry in result.children("Contents") {
                 guard let key = entry["Key"], !key.hasSuffix("/") else { continue }
                 found.append(
-                    ListedObject(uri: .s3(bucket: bucket, key: key), relativeKey: String(key.dropFirst(base.count)), size: entry["Size"].flatMap { Int64($0) })
+                    ListedObject(uri: .s3(bucket: bucket, key: key), relativeKey: outputRelativeKey(of: key, listedUnder: prefixKey),
+                        size: entry["Size"].flatMap { Int64($0) })
                 )
             }
             token = result["IsTruncated"] == "true" ? result["NextContinuationToken"] : nil
         } while token != nil
-        return found.sorted { $0.relativeKey.utf8.lexicographicallyPrecedes($1.relativeKey.utf8) }
+        return found.sorted { $0.uri.description.utf8.lexicographicallyPrecedes($1.uri.description.utf8) }
     }
 
     public func info(_ uri: ObjectURI) async throws -> ListedObject {
