@@ -24,9 +24,15 @@ enum CrashRecord {
                         close(descriptor)
                     }
                 }
+                // With SA_NODEFER the signal is delivered at once, to the handler we replaced; when
+                // that returns (Swift's backtracer does, after printing), the default action ends
+                // the process, as a crash must.
                 _ = sigaction(signal, replacedActions + Int(signal), nil)
                 raise(signal)
+                _ = Glibc.signal(signal, SIG_DFL)
+                raise(signal)
             }
+            action.sa_flags = SA_NODEFER
             sigemptyset(&action.sa_mask)
             _ = sigaction(signal, &action, replacedActions + Int(signal))
         }

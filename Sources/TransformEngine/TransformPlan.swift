@@ -84,13 +84,25 @@ public struct TransformPlan: Sendable {
         else { throw ValidationException(problem + ".") }
         let base = try ObjectURI(parsing: prefix, workingDirectory: workingDirectory)
         let baseStore = try stores.store(for: base)
+        if case .file(let path) = base {
+            do {
+                try stores.local.confinement.check(path, "its prefix")
+            } catch {
+                throw ValidationException("The manifest \(manifest): \(error.message)")
+            }
+        }
         var entries: [ListedObject] = []
         for (index, entry) in array.dropFirst().enumerated() {
             guard let key = entry as? String, !key.isEmpty else {
                 throw ValidationException(problem + "; entry \(index + 2) is not a non-empty string.")
             }
             let uri = base.appending(key)
-            guard var object = try? await baseStore.info(uri) else {
+            var object: ListedObject
+            do {
+                object = try await baseStore.info(uri)
+            } catch let error as StorageError where error.code == .accessDenied {
+                throw ValidationException("The manifest \(manifest) lists \(uri): \(error.message)")
+            } catch {
                 throw ValidationException("The manifest \(manifest) lists \(uri), which does not exist.")
             }
             object.relativeKey = key

@@ -44,6 +44,8 @@ def test_killed_server_resumes_job_with_identical_outputs(tmp_path):
         assert described["TransformJobStatus"] == "Completed", described.get("FailureReason")
         outputs = read_outputs(out)
         assert outputs == expected
+        # The killed run's writers left temporary files; the resumed run removes them.
+        assert sorted(path.name for path in out.iterdir() if ".batchform-" in path.name) == []
 
         # An uninterrupted run of the same job gives the same bytes.
         client.create_transform_job(**job_request("reference", "slow", tmp_path / "in", tmp_path / "ref"))

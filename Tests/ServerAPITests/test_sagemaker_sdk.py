@@ -115,3 +115,93 @@ def test_model_transformer_runs_against_batchform(tmp_path, s3_url, monkeypatch)
         assert outputs == expected
     finally:
         server.stop()
+
+
+def test_upload_data_uris_name_outputs_as_sagemaker_does(tmp_path, s3_url, monkeypatch):
+    """`session.upload_data` returns `s3://bucket/prefix` with no slash. SageMaker writes
+    `out/part-0.csv.out` for `prefix/part-0.csv`; Batchform wrote `out/prefix/part-0.csv.out`."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_url)
+    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="sdk-bucket")
+    s3.put_object(Bucket="sdk-bucket", Key="model/model.tar.gz", Body=model_archive())
+    local = tmp_path / "upload"
+    local.mkdir()
+    expected = {}
+    for index in range(2):
+        rows = [[index + row, row * 0.5, 1.0] for row in range(40)]
+        (local / f"part-{index}.csv").write_text("".join(",".join(map(str, r)) + "\n" for r in rows))
+        expected[f"part-{index}.csv.out"] = "".join(f"{sum(w * x for w, x in zip(WEIGHTS, r)) + BIAS:.4f}\n" for r in rows)
+
+    server = Server(
+        tmp_path / "data", tmp_path, args=["--s3-endpoint", s3_url, "--region", "us-east-1"],
+        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    ).start()
+    try:
+        boto_session = boto3.Session(aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, region_name="us-east-1")
+        session = sagemaker.Session(
+            boto_session=boto_session,
+            sagemaker_client=boto_session.client("sagemaker", endpoint_url=server.url),
+            default_bucket="sdk-bucket",
+        )
+        uri = session.upload_data(str(local), bucket="sdk-bucket", key_prefix="prefix")
+        assert uri == "s3://sdk-bucket/prefix"
+        model = Model(
+            image_uri="batchform/python", model_data="s3://sdk-bucket/model/model.tar.gz",
+            role="arn:aws:iam::000000000000:role/batchform", sagemaker_session=session, name="sdk-upload",
+        )
+        transformer = model.transformer(
+            instance_count=1, instance_type="ml.m5.large", strategy="MultiRecord", assemble_with="Line",
+            output_path="s3://sdk-bucket/sdk-out", accept="text/csv",
+        )
+        transformer.transform(uri, content_type="text/csv", split_type="Line", job_name="sdk-upload-job", wait=True, logs=False)
+        assert session.describe_transform_job("sdk-upload-job")["TransformJobStatus"] == "Completed"
+        listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="sdk-bucket", Prefix="sdk-out")["Contents"])
+        assert listed == [f"sdk-out/{name}" for name in sorted(expected)]
+        outputs = {name: s3.get_object(Bucket="sdk-bucket", Key=f"sdk-out/{name}")["Body"].read().decode() for name in expected}
+        assert outputs == expected
+
+        # The same URI through boto3 alone.
+        client = boto_session.client("sagemaker", endpoint_url=server.url)
+        client.create_transform_job(
+            TransformJobName="boto3-upload-job", ModelName="sdk-upload",
+            TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}},
+                            "ContentType": "text/csv", "SplitType": "Line"},
+            TransformOutput={"S3OutputPath": "s3://sdk-bucket/boto3-out", "AssembleWith": "Line"},
+            TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        )
+        client.get_waiter("transform_job_completed_or_stopped").wait(
+            TransformJobName="boto3-upload-job", WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+        )
+        listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="sdk-bucket", Prefix="boto3-out")["Contents"])
+        assert listed == [f"boto3-out/{name}" for name in sorted(expected)]
+    finally:
+        server.stop()
+
+
+def test_colliding_keys_are_refused_naming_both(tmp_path, s3_url):
+    """`in/abs.csv` and `in//abs.csv` are two S3 objects but one local output: one answer was lost."""
+    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="collide")
+    for key in ["in/abs.csv", "in//abs.csv"]:
+        s3.put_object(Bucket="collide", Key=key, Body=b"1,2\n")
+    server = Server(
+        tmp_path / "data", tmp_path, args=["--s3-endpoint", s3_url, "--region", "us-east-1"],
+        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    ).start()
+    try:
+        client = server.client()
+        from conftest import create_model
+        create_model(client, "m")
+        with pytest.raises(Exception) as caught:
+            client.create_transform_job(
+                TransformJobName="collide", ModelName="m",
+                TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://collide/in/"}}},
+                TransformOutput={"S3OutputPath": f"file://{tmp_path}/out"},
+                TransformResources={"InstanceType": "ml.m5.large", "InstanceCount": 1},
+            )
+        error = caught.value.response["Error"]
+        assert error["Code"] == "ValidationException"
+        assert "s3://collide/in/abs.csv" in error["Message"] and "s3://collide/in//abs.csv" in error["Message"]
+        assert not (tmp_path / "out").exists()
+    finally:
+        server.stop()

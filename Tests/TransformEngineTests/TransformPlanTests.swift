@@ -50,14 +50,94 @@ import TransformSpec
     }
 
     @Test func aPrefixIsARawStringPrefixAsInS3() async throws {
-        // "data/in" also matches in2/ and input.csv; outputs are relative to "data/".
+        // "data/in" also matches in2/ and input.csv. Keys that continue with "/" are inside the
+        // folder it names (SageMaker's rule, reference §2.9); the others are relative to "data/".
         #expect(
             try await plan("data/in")
                 == [
-                    "data/in/a.csv": "out/in/a.csv.out", "data/in/sub/b.csv": "out/in/sub/b.csv.out",
+                    "data/in/a.csv": "out/a.csv.out", "data/in/sub/b.csv": "out/sub/b.csv.out",
                     "data/in2/c.csv": "out/in2/c.csv.out", "data/input.csv": "out/input.csv.out",
                 ]
         )
+    }
+
+    /// The reference's examples of §2.9, for S3 keys; local paths go through the same function.
+    @Test(arguments: [
+        ("in", "in/a.csv", "a.csv"),
+        ("in", "in/sub/b.csv", "sub/b.csv"),
+        ("in/", "in/a.csv", "a.csv"),
+        ("in/a.csv", "in/a.csv", "a.csv"),
+        ("data/data_a", "data/data_a1.csv", "data_a1.csv"),
+        ("data/data_a", "data/data_a_more/x.csv", "data_a_more/x.csv"),
+        ("batch_input", "batch_input/iris_test.tfrecords", "iris_test.tfrecords"),
+        ("prefix", "prefix/part-0.csv", "part-0.csv"),
+        ("", "top.csv", "top.csv"),
+        ("in/", "in//abs.csv", "/abs.csv"),
+    ])
+    func outputNamesFollowTheReference(_ prefix: String, _ key: String, _ relative: String) {
+        #expect(outputRelativeKey(of: key, listedUnder: prefix) == relative)
+    }
+
+    @Test func aFolderGivenWithoutASlashNamesOutputsInsideIt() async throws {
+        #expect(try await plan("data/in/sub") == ["data/in/sub/b.csv": "out/b.csv.out"])
+    }
+
+    /// S3 keys `in/abs.csv` and `in//abs.csv` are two objects, but one local file: refused, naming both.
+    @Test func inputsWithOneLocalOutputAreRefusedNamingBoth() throws {
+        func planned(_ key: String, _ relative: String) -> PlannedObject {
+            PlannedObject(
+                input: ListedObject(uri: .s3(bucket: "b", key: key), relativeKey: relative, size: 1),
+                output: ObjectURI.file(path: "/tmp/out").appending(relative + ".out")
+            )
+        }
+        #expect {
+            try TransformPlan.refuseCollidingOutputs([planned("in/abs.csv", "abs.csv"), planned("in//abs.csv", "/abs.csv")])
+        } throws: { error in
+            let message = (error as? ValidationException)?.message ?? ""
+            return message.contains("s3://b/in/abs.csv") && message.contains("s3://b/in//abs.csv")
+                && message.contains("/tmp/out/abs.csv.out")
+        }
+        // On S3 the two outputs are two keys, as in SageMaker.
+        let onS3 = ["abs.csv", "/abs.csv"].map {
+            PlannedObject(
+                input: ListedObject(uri: .s3(bucket: "b", key: "in/" + $0), relativeKey: $0, size: 1),
+                output: ObjectURI.s3(bucket: "b", key: "out").appending($0 + ".out")
+            )
+        }
+        try TransformPlan.refuseCollidingOutputs(onS3)
+    }
+
+    @Test func aManifestListingAKeyTwiceIsRefused() async throws {
+        let manifest = root + "/twice.manifest"
+        try Data(#"[{"prefix": "\#(root)/data/in/"}, "a.csv", "sub/b.csv", "a.csv"]"#.utf8).write(to: URL(fileURLWithPath: manifest))
+        await #expect {
+            _ = try await plan(manifest, type: "ManifestFile")
+        } throws: { error in
+            (error as? ValidationException)?.message.contains("lists the input \(root)/data/in/a.csv twice") == true
+        }
+    }
+
+    /// A server job's stores are confined: a manifest inside an allowed folder cannot read `/etc/`.
+    @Test func aConfinedManifestCannotReachOutsideItsFolders() async throws {
+        let manifest = root + "/data/etc.manifest"
+        try Data(#"[{"prefix": "/etc/"}, "passwd"]"#.utf8).write(to: URL(fileURLWithPath: manifest))
+        let confined = ObjectStores(confinement: LocalConfinement(allowing: [root + "/data"]))
+        await #expect {
+            _ = try await plan(manifest, type: "ManifestFile", output: "data/out/", stores: confined)
+        } throws: { error in
+            "\(error)".contains("its prefix /etc/ is outside") && "\(error)".contains("outside the local folders")
+        }
+    }
+
+    /// A link inside an allowed input folder that leads out of it is refused, not followed.
+    @Test func aConfinedInputCannotFollowALinkOut() async throws {
+        try FileManager.default.createSymbolicLink(atPath: root + "/data/in/escape", withDestinationPath: "/etc")
+        let confined = ObjectStores(confinement: LocalConfinement(allowing: [root + "/data"]))
+        await #expect {
+            _ = try await plan("data/in/", output: "data/out/", stores: confined)
+        } throws: { error in
+            "\(error)".contains("\(root)/data/in/escape") && "\(error)".contains("outside the local folders")
+        }
     }
 
     @Test func aPrefixNamingOneFileGivesItsBasename() async throws {
