@@ -129,19 +129,22 @@ let package = Package(
             path: "Benchmarks/TrivialModelServer",
             swiftSettings: swiftSettings
         ),
+        // Seeded random inputs and mutations, shared by the fuzz tests of every parser.
+        .target(name: "FuzzSupport", path: "Tests/FuzzSupport", swiftSettings: swiftSettings),
         .testTarget(name: "TransformSpecTests", dependencies: ["TransformSpec"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AWSSigV4Tests", dependencies: ["AWSSigV4"], exclude: ["botocore-vectors.json"], swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RecordsTests",
-            dependencies: ["Records", "ObjectStorage", "TransformSpec", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["FuzzSupport", "Records", "ObjectStorage", "TransformSpec", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ModelRuntimeTests",
             dependencies: [
-                "ModelRuntime", "TransformSpec", "Records", "ObjectStorage", .product(name: "NIOCore", package: "swift-nio"),
+                "FuzzSupport", "ModelRuntime", "TransformSpec", "Records", "ObjectStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),

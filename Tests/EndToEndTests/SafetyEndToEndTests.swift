@@ -8,7 +8,7 @@ import Testing
 /// The safety defects, each through the real binary: where outputs go, archives that try to
 /// leave their folder, numbers that used to crash, colliding outputs, and model servers that
 /// outlived a killed Batchform.
-@Suite(.serialized) struct SafetyEndToEndTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct SafetyEndToEndTests {
     /// `--input data` (no slash, as the SDK's `upload_data` URIs come) wrote `out/data/a.csv.out`.
     @Test func aFolderGivenWithoutASlashWritesOutputsDirectlyUnderTheOutput() async throws {
         let harness = try Harness()

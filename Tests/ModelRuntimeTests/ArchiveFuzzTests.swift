@@ -1,51 +1,7 @@
 import Foundation
+import FuzzSupport
 import ModelRuntime
 import Testing
-
-/// A small, fast, seeded generator, so a failing case can be run again from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// Random edits of a valid input: flipped bytes, cut tails, repeated and dropped spans, and bytes
-/// set to the values parsers care about (0, 0x80, 0xff, digits, `/`, `.`).
-enum Mutation {
-    static func apply(to input: [UInt8], using random: inout SplitMix64) -> [UInt8] {
-        var bytes = input
-        for _ in 0..<Int.random(in: 1...8, using: &random) {
-            guard !bytes.isEmpty else { break }
-            let at = Int.random(in: 0..<bytes.count, using: &random)
-            switch Int.random(in: 0..<6, using: &random) {
-            case 0: bytes[at] ^= UInt8(1 << Int.random(in: 0..<8, using: &random))
-            case 1: bytes[at] = [0, 0x80, 0xff, 0x30, 0x37, 0x39, 0x2f, 0x2e, 0x22, 0x0a].randomElement(using: &random)!
-            case 2: bytes.removeSubrange(at...)
-            case 3:
-                let end = min(bytes.count, at + Int.random(in: 1...600, using: &random))
-                bytes.insert(contentsOf: bytes[at..<end], at: Int.random(in: 0...bytes.count, using: &random))
-            case 4: bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...600, using: &random)))
-            default: bytes[at] = UInt8.random(in: 0...255, using: &random)
-            }
-        }
-        return bytes
-    }
-}
-
-/// The seed and count are fixed so CI is repeatable; set BATCHFORM_FUZZ_SEED and
-/// BATCHFORM_FUZZ_COUNT to explore further.
-enum FuzzSettings {
-    static var seed: UInt64 { ProcessInfo.processInfo.environment["BATCHFORM_FUZZ_SEED"].flatMap { UInt64($0) } ?? 20_261_202 }
-    static var count: Int { ProcessInfo.processInfo.environment["BATCHFORM_FUZZ_COUNT"].flatMap { Int($0) } ?? 1500 }
-    /// Each fuzz test stops after this long even if its count is not reached.
-    static let budget: Duration = .seconds(40)
-}
 
 @Suite struct ArchiveFuzzTests {
     /// Valid archives with every kind of entry, as the mutations' starting points.
@@ -96,13 +52,16 @@ enum FuzzSettings {
         let deadline = ContinuousClock.now + FuzzSettings.budget
         var cases = 0
         var refused = 0
-        while cases < FuzzSettings.count, ContinuousClock.now < deadline {
+        while cases < FuzzSettings.count(default: 1500), ContinuousClock.now < deadline {
             cases += 1
             let input: [UInt8]
             if cases % 10 == 0 {
-                input = (0..<Int.random(in: 0...3000, using: &random)).map { _ in UInt8.random(in: 0...255, using: &random) }
+                input = random.bytes(upTo: 3000)
             } else {
-                let mutated = Mutation.apply(to: seeds[cases % seeds.count], using: &random)
+                let mutated = random.mutate(
+                    seeds[cases % seeds.count], interesting: [0, 0x80, 0xff, 0x30, 0x37, 0x39, 0x2f, 0x2e, 0x22, 0x0a],
+                    maxSpan: 600
+                )
                 // Half the cases get valid checksums again, so the mutations reach past the header check.
                 input = cases % 2 == 0 ? Self.fixingChecksums(mutated) : mutated
             }

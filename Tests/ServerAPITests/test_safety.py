@@ -7,7 +7,6 @@ import time
 
 import botocore.awsrequest
 import pytest
-from botocore.exceptions import ClientError
 
 from conftest import BINARY, Server, create_model, job_request, make_inputs, wait_for
 from test_boto3 import error_of, raw_describe, send_signed
@@ -50,7 +49,6 @@ def test_a_job_level_submit_directory_is_confined(server, tmp_path):
 def test_an_output_folder_linked_out_is_refused(server, tmp_path):
     client = server.client()
     make_inputs(tmp_path / "in", files=1, lines=3)
-    (tmp_path / "elsewhere").mkdir()
     outside = tmp_path.parent / f"{tmp_path.name}-outside"
     outside.mkdir()
     (tmp_path / "out").symlink_to(outside)
@@ -70,10 +68,8 @@ def test_numbers_out_of_range_get_range_errors(server, tmp_path, member, value, 
     client = server.client()
     make_inputs(tmp_path / "in", files=1, lines=3)
     create_model(client, "m")
-    body = json.dumps(job_request("range-job", "m", tmp_path / "in", tmp_path / "out"))
-    placeholder = json.dumps(job_request("range-job", "m", tmp_path / "in", tmp_path / "out"))
     # Put the raw number text into the JSON, as a non-Python client could send it.
-    request = json.loads(placeholder)
+    request = job_request("range-job", "m", tmp_path / "in", tmp_path / "out")
     target = request
     for key in member[:-1]:
         target = target[key]
@@ -82,7 +78,7 @@ def test_numbers_out_of_range_get_range_errors(server, tmp_path, member, value, 
     status, answer = signed_call(server, "CreateTransformJob", body)
     path = ".".join(part[0].lower() + part[1:] for part in member)
     assert status == 400 and answer["__type"] == "ValidationException", answer
-    assert f"Value '" in answer["message"] and f"at '{path}'" in answer["message"] and constraint in answer["message"], answer
+    assert "Value '" in answer["message"] and f"at '{path}'" in answer["message"] and constraint in answer["message"], answer
     assert "not valid JSON" not in answer["message"]
     assert client.list_transform_jobs()["TransformJobSummaries"] == []
 

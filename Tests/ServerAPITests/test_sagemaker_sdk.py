@@ -12,7 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from conftest import KEY_ID, SECRET, Server, free_port
+from conftest import KEY_ID, SECRET, Server, create_model, free_port
 
 sagemaker = pytest.importorskip("sagemaker")
 from sagemaker.model import Model  # noqa: E402
@@ -60,6 +60,27 @@ def s3_url(tmp_path):
     moto.wait()
 
 
+def moto_client(s3_url):
+    return boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def s3_server(tmp_path, s3_url):
+    """`batchform serve` whose s3:// locations are the moto server's."""
+    return Server(
+        tmp_path / "data", tmp_path, args=["--s3-endpoint", s3_url, "--region", "us-east-1"],
+        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    ).start()
+
+
+def sdk_session(server, bucket):
+    """A SageMaker SDK session whose SageMaker calls go to `server`."""
+    boto_session = boto3.Session(aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, region_name="us-east-1")
+    return sagemaker.Session(
+        boto_session=boto_session, sagemaker_client=boto_session.client("sagemaker", endpoint_url=server.url),
+        default_bucket=bucket,
+    )
+
+
 def model_archive():
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
@@ -73,7 +94,7 @@ def model_archive():
 
 def test_model_transformer_runs_against_batchform(tmp_path, s3_url, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_url)  # the SDK's own S3 calls go to moto too
-    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = moto_client(s3_url)
     s3.create_bucket(Bucket="sdk-bucket")
     s3.put_object(Bucket="sdk-bucket", Key="model/model.tar.gz", Body=model_archive())
     expected = {}
@@ -84,17 +105,9 @@ def test_model_transformer_runs_against_batchform(tmp_path, s3_url, monkeypatch)
             f"{sum(w * x for w, x in zip(WEIGHTS, row)) + BIAS:.4f}\n" for row in rows
         )
 
-    server = Server(
-        tmp_path / "data", tmp_path, args=["--s3-endpoint", s3_url, "--region", "us-east-1"],
-        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
-    ).start()
+    server = s3_server(tmp_path, s3_url)
     try:
-        boto_session = boto3.Session(aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, region_name="us-east-1")
-        session = sagemaker.Session(
-            boto_session=boto_session,
-            sagemaker_client=boto_session.client("sagemaker", endpoint_url=server.url),
-            default_bucket="sdk-bucket",
-        )
+        session = sdk_session(server, "sdk-bucket")
         model = Model(
             image_uri="batchform/python", model_data="s3://sdk-bucket/model/model.tar.gz",
             role="arn:aws:iam::000000000000:role/batchform", sagemaker_session=session, name="sdk-linear",
@@ -121,7 +134,7 @@ def test_upload_data_uris_name_outputs_as_sagemaker_does(tmp_path, s3_url, monke
     """`session.upload_data` returns `s3://bucket/prefix` with no slash. SageMaker writes
     `out/part-0.csv.out` for `prefix/part-0.csv`; Batchform wrote `out/prefix/part-0.csv.out`."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_url)
-    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = moto_client(s3_url)
     s3.create_bucket(Bucket="sdk-bucket")
     s3.put_object(Bucket="sdk-bucket", Key="model/model.tar.gz", Body=model_archive())
     local = tmp_path / "upload"
@@ -132,17 +145,9 @@ def test_upload_data_uris_name_outputs_as_sagemaker_does(tmp_path, s3_url, monke
         (local / f"part-{index}.csv").write_text("".join(",".join(map(str, r)) + "\n" for r in rows))
         expected[f"part-{index}.csv.out"] = "".join(f"{sum(w * x for w, x in zip(WEIGHTS, r)) + BIAS:.4f}\n" for r in rows)
 
-    server = Server(
-        tmp_path / "data", tmp_path, args=["--s3-endpoint", s3_url, "--region", "us-east-1"],
-        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
-    ).start()
+    server = s3_server(tmp_path, s3_url)
     try:
-        boto_session = boto3.Session(aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET, region_name="us-east-1")
-        session = sagemaker.Session(
-            boto_session=boto_session,
-            sagemaker_client=boto_session.client("sagemaker", endpoint_url=server.url),
-            default_bucket="sdk-bucket",
-        )
+        session = sdk_session(server, "sdk-bucket")
         uri = session.upload_data(str(local), bucket="sdk-bucket", key_prefix="prefix")
         assert uri == "s3://sdk-bucket/prefix"
         model = Model(
@@ -161,7 +166,7 @@ def test_upload_data_uris_name_outputs_as_sagemaker_does(tmp_path, s3_url, monke
         assert outputs == expected
 
         # The same URI through boto3 alone.
-        client = boto_session.client("sagemaker", endpoint_url=server.url)
+        client = server.client()
         client.create_transform_job(
             TransformJobName="boto3-upload-job", ModelName="sdk-upload",
             TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}},
@@ -180,17 +185,13 @@ def test_upload_data_uris_name_outputs_as_sagemaker_does(tmp_path, s3_url, monke
 
 def test_colliding_keys_are_refused_naming_both(tmp_path, s3_url):
     """`in/abs.csv` and `in//abs.csv` are two S3 objects but one local output: one answer was lost."""
-    s3 = boto3.client("s3", endpoint_url=s3_url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = moto_client(s3_url)
     s3.create_bucket(Bucket="collide")
     for key in ["in/abs.csv", "in//abs.csv"]:
         s3.put_object(Bucket="collide", Key=key, Body=b"1,2\n")
-    server = Server(
-        tmp_path / "data", tmp_path, args=["--s3-endpoint", s3_url, "--region", "us-east-1"],
-        env={"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
-    ).start()
+    server = s3_server(tmp_path, s3_url)
     try:
         client = server.client()
-        from conftest import create_model
         create_model(client, "m")
         with pytest.raises(Exception) as caught:
             client.create_transform_job(
