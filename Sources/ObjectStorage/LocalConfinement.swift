@@ -46,7 +46,7 @@ public struct LocalConfinement: Sendable, Hashable {
     private func checkResolved(_ resolved: String, given path: String, _ what: String) throws(StorageError) {
         guard let roots else { return }
         if roots.contains(where: { Self.isInside(resolved, $0) }) { return }
-        let via = resolved == path ? "" : " (it resolves to \(resolved))"
+        let via = resolved == path || resolved + "/" == path ? "" : " (it resolves to \(resolved))"
         throw StorageError(
             .accessDenied,
             "\(what) \(path)\(via) is outside the local folders this server may use (\(roots.joined(separator: ", "))). "
