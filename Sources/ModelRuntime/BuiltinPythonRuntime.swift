@@ -12,30 +12,38 @@ public struct BuiltinPythonRuntime: ModelRuntime {
     public static let image = "batchform/python"
 
     /// Repository names of the SageMaker framework inference images whose serving stack the
-    /// built-in server stands in for, matched in any registry, region or tag.
-    static let frameworkRepositories: Set<String> = [
-        "sagemaker-scikit-learn", "pytorch-inference", "sagemaker-xgboost", "xgboost-inference",
-        "huggingface-pytorch-inference", "huggingface-tensorflow-inference",
+    /// built-in server stands in for, matched in any registry, region or tag, with the framework
+    /// whose default handlers each gets (`BATCHFORM_FRAMEWORK` for the server).
+    static let frameworkRepositories: [String: String] = [
+        "sagemaker-scikit-learn": "sklearn", "pytorch-inference": "pytorch", "sagemaker-xgboost": "xgboost",
+        "xgboost-inference": "xgboost", "huggingface-pytorch-inference": "huggingface",
+        "huggingface-tensorflow-inference": "huggingface",
     ]
 
     let python: String
     let packageDirectory: String
+    /// sklearn, xgboost, pytorch or huggingface: whose default handlers the server uses.
+    let framework: String
 
     /// True for `batchform/python` and framework image URIs such as
     /// `683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3`.
-    public static func serves(image: String) -> Bool {
-        if image == Self.image { return true }
+    public static func serves(image: String) -> Bool { framework(of: image) != nil }
+
+    /// The framework an image stands for; `batchform/python` gets scikit-learn's defaults.
+    static func framework(of image: String) -> String? {
+        if image == Self.image { return "sklearn" }
         let withoutDigest = image.split(separator: "@").first.map(String.init) ?? image
         let lastPart = withoutDigest.split(separator: "/").last.map(String.init) ?? withoutDigest
         let repository = lastPart.split(separator: ":").first.map(String.init) ?? lastPart
-        return frameworkRepositories.contains(repository)
+        return frameworkRepositories[repository]
     }
 
-    public init() throws(RuntimeError) {
-        try self.init(environment: ProcessInfo.processInfo.environment)
+    public init(image: String = BuiltinPythonRuntime.image) throws(RuntimeError) {
+        try self.init(image: image, environment: ProcessInfo.processInfo.environment)
     }
 
-    init(environment: [String: String]) throws(RuntimeError) {
+    init(image: String = BuiltinPythonRuntime.image, environment: [String: String]) throws(RuntimeError) {
+        framework = Self.framework(of: image) ?? "sklearn"
         let pythonName = environment["BATCHFORM_PYTHON"] ?? "python3"
         guard let python = Self.findExecutable(pythonName, path: environment["PATH"] ?? "/usr/bin:/bin") else {
             throw RuntimeError(
@@ -60,6 +68,7 @@ public struct BuiltinPythonRuntime: ModelRuntime {
         let inherited = ProcessInfo.processInfo.environment["PYTHONPATH"].map { ":" + $0 } ?? ""
         launch.environment["PYTHONPATH"] = packageDirectory + inherited
         launch.environment["PYTHONUNBUFFERED"] = "1"
+        launch.environment["BATCHFORM_FRAMEWORK"] = framework
         return try await LocalExecutableRuntime(command: [python, "-m", "batchform_serve"]).launch(launch)
     }
 

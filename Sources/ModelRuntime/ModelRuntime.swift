@@ -48,7 +48,7 @@ public protocol ModelRuntime: Sendable {
 public enum ModelRuntimes {
     /// The runtime for a model's `Image`.
     public static func runtime(for image: String, workingDirectory: String) throws(RuntimeError) -> any ModelRuntime {
-        if BuiltinPythonRuntime.serves(image: image) { return try BuiltinPythonRuntime() }
+        if BuiltinPythonRuntime.serves(image: image) { return try BuiltinPythonRuntime(image: image) }
         let path = image.hasPrefix("file://") ? String(image.dropFirst("file://".count)) : image
         if path.hasPrefix("/") || path.hasPrefix("./") || path.hasPrefix("../") || image.hasPrefix("file://")
             || FileManager.default.fileExists(atPath: workingDirectory + "/" + path)

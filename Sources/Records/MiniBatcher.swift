@@ -99,6 +99,13 @@ public struct MiniBatcher {
         }
     }
 
+    /// What a request's records may take: MaxPayloadInMB, less the header line (and its newline)
+    /// when it is repeated at the top of every request, so the body stays within the limit.
+    private var recordBudget: Int {
+        guard headerMode == .repeat, let header else { return maxPayloadBytes }
+        return max(1, maxPayloadBytes - header.readableBytes - 1)
+    }
+
     /// Moves the object's first record into `header`; false while more bytes are needed.
     /// Not inlined: Swift 6.3's optimizer crashes splitting `next()` with it inlined.
     @inline(never)
@@ -120,7 +127,7 @@ public struct MiniBatcher {
     }
 
     private mutating func takeRecords() throws -> MiniBatch? {
-        let (ended, offset, single, limit) = (sourceEnded, bufferOffset, strategy == .singleRecord, maxPayloadBytes)
+        let (ended, offset, single, limit) = (sourceEnded, bufferOffset, strategy == .singleRecord, recordBudget)
         let framing = self.framing
         var taken = 0
         var records = 0

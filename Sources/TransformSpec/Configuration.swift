@@ -183,13 +183,9 @@ public struct TransformJobConfiguration: Sendable {
             )
         }
         let splitType = input?.SplitType.flatMap(SplitType.init(rawValue:)) ?? .none
+        // With SplitType None each object is sent whole, whatever BatchStrategy says (SageMaker
+        // accepts the pair; the SDK's own integration test sends it).
         let strategy = request.BatchStrategy.flatMap(BatchStrategy.init(rawValue:))
-        if strategy != nil, splitType == .none {
-            throw ValidationException(
-                "BatchStrategy \(strategy!.rawValue) needs SplitType to be Line, RecordIO or TFRecord; "
-                    + "SplitType is None. Set a SplitType or remove BatchStrategy."
-            )
-        }
         if let concurrency = request.MaxConcurrentTransforms, let payload = request.MaxPayloadInMB {
             try Self.checkConcurrencyTimesPayload(concurrency, payload, source: "")
         }

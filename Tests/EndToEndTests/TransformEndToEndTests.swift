@@ -277,7 +277,7 @@ let linesB = ["alpha", "beta\r", "gamma"]
             "--max-payload-mb", "10",
         ])
         #expect(result.status == 2)
-        #expect(result.stderr.contains("ValidationException: BatchStrategy MultiRecord needs SplitType"))
+        #expect(result.stderr.contains("ValidationException: MaxConcurrentTransforms * MaxPayloadInMB cannot exceed 100 MB"))
         #expect(harness.modelServerPIDs().isEmpty)
         let empty = try await harness.run(["--input", "nowhere/", "--output", "out"])
         #expect(empty.status == 2)

@@ -101,3 +101,24 @@ func model(environment: [String: String]) throws -> ModelDefinition {
         #expect(defaults.description == "MaxConcurrentTransforms=1, MaxPayloadInMB=6, BatchStrategy=MULTI_RECORD")
     }
 }
+
+@Suite struct FrameworkImageTests {
+    /// Each framework image gets its container's default handlers in the built-in server.
+    @Test(arguments: [
+        ("batchform/python", "sklearn"),
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3", "sklearn"),
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1", "xgboost"),
+        ("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1.0-cpu-py310", "pytorch"),
+        ("763104351884.dkr.ecr.us-west-2.amazonaws.com/huggingface-pytorch-inference:2.1-transformers4.37-cpu-py310", "huggingface"),
+        ("sagemaker-xgboost@sha256:0123", "xgboost"),
+    ])
+    func frameworkImagesNameTheirDefaults(_ image: String, _ framework: String) {
+        #expect(BuiltinPythonRuntime.serves(image: image))
+        #expect(BuiltinPythonRuntime.framework(of: image) == framework)
+    }
+
+    @Test func otherImagesAreNotTheBuiltInServers() {
+        #expect(!BuiltinPythonRuntime.serves(image: "my-registry/my-model:1"))
+        #expect(BuiltinPythonRuntime.framework(of: "tensorflow-inference:2.13") == nil)
+    }
+}

@@ -133,6 +133,25 @@ import TransformSpec
         #expect(payloads == ["1,a\n2,b\n"])
         #expect(batcher.header.map { String(decoding: $0.readableBytesView, as: UTF8.self) } == "id,\"na\nme\"")
     }
+
+    /// A repeated header is part of every request, so it counts against MaxPayloadInMB: the
+    /// request (header, newline, records) never exceeds the limit (it did, and got HTTP 400).
+    @Test func aRepeatedHeaderCountsInThePayloadBudget() async throws {
+        let rows = (0..<200).map { "\($0),\(String(repeating: "v", count: $0 % 13))\n" }.joined()
+        let header = "identifier,value_column\n"
+        let limit = 100
+        var batcher = MiniBatcher(
+            source: MemoryStream(Array((header + rows).utf8), chunk: 33), splitType: .line, strategy: .multiRecord,
+            maxPayloadBytes: limit, objectName: "t.csv", csvQuoting: true, header: .repeat
+        )
+        var sent = ""
+        while let batch = try await batcher.next() {
+            let request = header.utf8.count + batch.payload.readableBytes
+            #expect(request <= limit, "a request of \(request) bytes over a \(limit)-byte limit")
+            sent += String(decoding: batch.payload.readableBytesView, as: UTF8.self)
+        }
+        #expect(sent == rows)
+    }
 }
 
 @Suite struct JoinTests {

@@ -101,12 +101,14 @@ func validationMessage(_ request: CreateTransformJobRequest) -> String? {
         #expect(validationMessage(request) == nil)
     }
 
-    @Test func batchStrategyNeedsASplitType() {
+    /// The SageMaker SDK's integration test sends `strategy="SingleRecord"` with no split type.
+    @Test func aBatchStrategyWithoutASplitTypeIsAccepted() throws {
         var request = validRequest()
-        request.BatchStrategy = "MultiRecord"
-        #expect(validationMessage(request)?.hasPrefix("BatchStrategy MultiRecord needs SplitType") == true)
-        request.TransformInput?.SplitType = "RecordIO"
-        #expect(validationMessage(request) == nil)
+        for strategy in ["SingleRecord", "MultiRecord"] {
+            request.BatchStrategy = strategy
+            #expect(validationMessage(request) == nil)
+            #expect(try TransformJobConfiguration(validating: request).splitType == .none)
+        }
     }
 
     @Test func environmentLimits() {

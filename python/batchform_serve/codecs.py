@@ -12,7 +12,8 @@ CSV = "text/csv"
 JSONLINES = "application/jsonlines"
 NPY = "application/x-npy"
 NPZ = "application/x-npz"
-TEXT_TYPES = (JSON, CSV, JSONLINES)
+# What the inference toolkits decode to `str` before input_fn; everything else arrives as bytes.
+STR_TYPES = (JSON, CSV)
 
 
 class UnsupportedContentType(Exception):

@@ -3,8 +3,8 @@
 - The module is `SAGEMAKER_PROGRAM` (default `inference.py`) from the code directory.
 - `transform_fn` together with `input_fn`/`predict_fn`/`output_fn` is an error at start-up.
 - Each handler may take one extra trailing argument, the `context`.
-- Missing handlers fall back to defaults: decode / `model.predict` / encode, and a `model_fn`
-  that loads `model.joblib` or `model.pkl`.
+- Missing handlers fall back to the defaults of the model's framework image (see frameworks.py).
+- The modules SageMaker's containers have preinstalled can be imported (see container_modules.py).
 """
 import importlib.util
 import inspect
@@ -14,14 +14,13 @@ import pickle
 import sys
 import threading
 
-from . import codecs
+from . import codecs, frameworks
+from .frameworks import StartupError
+
+__all__ = ["Context", "Handlers", "StartupError", "call", "find_code_directory", "load_user_module"]
 
 HANDLER_NAMES = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_fn", "pre_model_fn",
                  "model_warmup_fn", "execution_parameters_fn")
-
-
-class StartupError(Exception):
-    """The model cannot be served; the message says what to change."""
 
 
 class RequestProperties:
@@ -49,7 +48,7 @@ class Context:
         self.response_content_type = content_type
 
     def set_response_status(self, code=200, phrase=""):
-        self.response_status = code
+        self.response_status = int(code)
 
     def set_response_header(self, index, key, value):
         self.response_headers[key] = value
@@ -64,38 +63,6 @@ def call(function, args, context):
         return function(*args, context)
     raise TypeError(f"{function.__name__} takes {count} arguments but {len(args)} (or {len(args) + 1} "
                     "with context) were given")
-
-
-def default_model_fn(model_dir):
-    for name in ("model.joblib", "model.pkl", "model.pickle"):
-        path = os.path.join(model_dir, name)
-        if os.path.exists(path):
-            if name.endswith("joblib"):
-                import joblib
-
-                return joblib.load(path)
-            with open(path, "rb") as f:
-                return pickle.load(f)
-    raise StartupError(
-        f"no model_fn in the user module and no model.joblib or model.pkl in {model_dir}: "
-        "define model_fn(model_dir) in inference.py"
-    )
-
-
-def default_input_fn(input_data, content_type):
-    return codecs.decode(input_data, content_type)
-
-
-def default_predict_fn(data, model):
-    if hasattr(model, "predict"):
-        return model.predict(data)
-    if callable(model):
-        return model(data)
-    raise StartupError("the model has no predict() and is not callable: define predict_fn(data, model)")
-
-
-def default_output_fn(prediction, accept):
-    return codecs.encode(prediction, accept)
 
 
 def find_code_directory(model_dir, environ):
@@ -131,7 +98,7 @@ def load_user_module(code_dir, program):
 
 
 class Handlers:
-    def __init__(self, module, model_dir):
+    def __init__(self, module, model_dir, framework=None):
         found = {name: getattr(module, name, None) for name in HANDLER_NAMES} if module else {}
         found = {name: value for name, value in found.items() if callable(value)}
         if "transform_fn" in found and {"input_fn", "predict_fn", "output_fn"} & found.keys():
@@ -142,11 +109,12 @@ class Handlers:
             )
         self.model_dir = model_dir
         self.context = Context(model_dir)
-        self.model_fn = found.get("model_fn", default_model_fn)
+        model_fn, input_fn, predict_fn, output_fn = frameworks.defaults(framework)
+        self.model_fn = found.get("model_fn", model_fn)
         self.transform_fn = found.get("transform_fn")
-        self.input_fn = found.get("input_fn", default_input_fn)
-        self.predict_fn = found.get("predict_fn", default_predict_fn)
-        self.output_fn = found.get("output_fn", default_output_fn)
+        self.input_fn = found.get("input_fn", input_fn)
+        self.predict_fn = found.get("predict_fn", predict_fn)
+        self.output_fn = found.get("output_fn", output_fn)
         self.pre_model_fn = found.get("pre_model_fn")
         self.model_warmup_fn = found.get("model_warmup_fn")
         self.execution_parameters_fn = found.get("execution_parameters_fn")
@@ -161,14 +129,14 @@ class Handlers:
             call(self.model_warmup_fn, (self.model_dir, self.model), self.context)
 
     def transform(self, body, headers, default_accept):
-        """Runs one request; returns (body bytes, content type, extra response headers)."""
+        """Runs one request; returns (status, body bytes, content type, extra response headers)."""
         lowered = {key.lower(): value for key, value in headers.items()}
         content_type = lowered.get("content-type")
         accept = lowered.get("accept")
         if not accept or accept == "*/*":
             accept = default_accept
-        # The toolkits hand text types over as str and everything else as bytes.
-        data = bytes(body).decode("utf-8") if codecs.media_type(content_type) in codecs.TEXT_TYPES else body
+        # The toolkits hand JSON and CSV over as str and everything else (JSON Lines included) as bytes.
+        data = bytes(body).decode("utf-8") if codecs.media_type(content_type) in codecs.STR_TYPES else body
         # A fresh context per request: a worker serves several connections on threads.
         context = Context(self.model_dir)
         context.request_processor = [RequestProperties(headers)]
@@ -179,9 +147,11 @@ class Handlers:
             prediction = call(self.predict_fn, (decoded, self.model), context)
             result = call(self.output_fn, (prediction, accept), context)
         response_type = context.response_content_type or accept
+        status = context.response_status or 200
         if isinstance(result, tuple) and len(result) == 2:
             result, response_type = result
-        elif hasattr(result, "get_data") and hasattr(result, "mimetype"):  # a flask.Response
+        elif hasattr(result, "get_data") and hasattr(result, "mimetype"):  # flask.Response, worker.Response
+            status = getattr(result, "status_code", None) or status
             result, response_type = result.get_data(), result.mimetype
         if isinstance(result, (bytes, bytearray, memoryview)):
             payload = bytes(result)
@@ -189,4 +159,4 @@ class Handlers:
             payload = result.encode("utf-8")
         else:
             payload = json.dumps(result, default=lambda value: value.tolist()).encode("utf-8")
-        return payload, response_type, context.response_headers
+        return status, payload, response_type, context.response_headers

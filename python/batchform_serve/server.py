@@ -17,9 +17,20 @@ import traceback
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import ThreadingMixIn
 
-from . import codecs
+from . import codecs, container_modules
 from .handlers import Handlers, StartupError, find_code_directory, load_user_module
 from .requirements import install_requirements
+
+
+# The exit status of a server (or worker) whose model cannot be loaded.
+MODEL_LOAD_FAILED = 3
+
+
+def exit_code(status):
+    """os.waitstatus_to_exitcode, which Python 3.8 lacks: the code, or minus the signal."""
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
 
 
 def log(message):
@@ -34,6 +45,8 @@ class Settings:
         self.model_dir = environ.get("SM_MODEL_DIR", "/opt/ml/model")
         self.program = environ.get("SAGEMAKER_PROGRAM") or "inference.py"
         self.program_was_named = bool(environ.get("SAGEMAKER_PROGRAM"))
+        # The framework image the model names (sklearn, xgboost, pytorch, huggingface): its defaults.
+        self.framework = environ.get("BATCHFORM_FRAMEWORK") or "sklearn"
         self.code_dir = find_code_directory(self.model_dir, environ)
         self.default_accept = environ.get("SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT") or codecs.JSON
         self.max_payload_mb = int(environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") or 6)
@@ -138,7 +151,13 @@ def make_handler(handlers, settings, loads):
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 parts, total = [], 0
                 while True:
-                    size = int(self.rfile.readline().split(b";", 1)[0].strip(), 16)
+                    line = self.rfile.readline(1024)
+                    try:
+                        size = int(line.split(b";", 1)[0].strip(), 16)
+                    except ValueError:
+                        raise codecs.BadRequest(f"bad chunk size line {line[:40]!r} in a chunked request body")
+                    if size < 0:
+                        raise codecs.BadRequest("negative chunk size in a chunked request body")
                     if size == 0:
                         while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                             pass
@@ -176,8 +195,8 @@ def make_handler(handlers, settings, loads):
                 return
             try:
                 body = self.read_body()
-                payload, content_type, headers = handlers.transform(body, self.headers, settings.default_accept)
-                self.respond(200, payload, content_type or settings.default_accept, headers)
+                status, payload, content_type, headers = handlers.transform(body, self.headers, settings.default_accept)
+                self.respond(status, payload, content_type or settings.default_accept, headers)
             except Exception as error:  # every failure becomes an HTTP answer the engine can report
                 status = getattr(error, "status_code", None)
                 status = status if isinstance(status, int) and 400 <= status < 600 else 500
@@ -203,9 +222,10 @@ def run_worker(listener, handlers, settings, loads, slot):
     try:
         handlers.load_model()
     except Exception as error:
-        log(f"model_fn failed: {type(error).__name__}: {error}")
         traceback.print_exc()
-        os._exit(3)
+        # Last, so the tail of the log Batchform quotes in the FailureReason names the real error.
+        log(f"model_fn failed: {type(error).__name__}: {error}")
+        os._exit(MODEL_LOAD_FAILED)
     server.model_loaded()
     log(f"model loaded in {time.monotonic() - started:.2f} s")
     threading.Event().wait()
@@ -218,14 +238,15 @@ def main(arguments):
     settings = Settings(os.environ)
     limit_threads(settings.workers, os.environ)
     try:
+        container_modules.install()
         install_requirements(settings.code_dir)
         module = load_user_module(settings.code_dir, settings.program)
         if module is None and settings.program_was_named:
             raise StartupError(f"SAGEMAKER_PROGRAM is {settings.program} but {settings.code_dir} has no such file")
-        handlers = Handlers(module, settings.model_dir)
+        handlers = Handlers(module, settings.model_dir, settings.framework)
     except StartupError as error:
         log(f"cannot start: {error}")
-        return 3
+        return MODEL_LOAD_FAILED
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((settings.host, settings.port))
@@ -244,16 +265,16 @@ def main(arguments):
             os._exit(0)
         children[pid] = slot
 
-    def stop(*_):
+    def stop(code=0):
         for pid in list(children):
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        sys.exit(0)
+        sys.exit(code)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, lambda *_: stop())
+    signal.signal(signal.SIGINT, lambda *_: stop())
     for slot in range(settings.workers):
         spawn(slot)
     while True:
@@ -262,10 +283,10 @@ def main(arguments):
         if slot is None:
             continue
         loads[slot] = GONE
-        code = os.waitstatus_to_exitcode(status)
-        if code == 3:
-            log("a worker could not load the model; stopping")
-            stop()
+        code = exit_code(status)
+        if code == MODEL_LOAD_FAILED:
+            log("a worker could not load the model (model_fn failed, see above); stopping")
+            stop(MODEL_LOAD_FAILED)
         # A worker that died serving (a crash, the OOM killer) is replaced; until its model is
         # loaded again, /ping reports not ready.
         log(f"worker {pid} exited ({code}); starting a new one")

@@ -49,7 +49,7 @@ def output_fn(prediction, accept):
 """)
     handlers = Handlers(module, "/models/m")
     handlers.load_model()
-    body, content_type, _ = handlers.transform(b"a,b", {"Content-Type": "text/csv; charset=utf-8"}, codecs.JSON)
+    _, body, content_type, _ = handlers.transform(b"a,b", {"Content-Type": "text/csv; charset=utf-8"}, codecs.JSON)
     assert (body, content_type) == (b"A,B|model|/models/m", "text/x-custom")
 
 
@@ -61,7 +61,7 @@ def transform_fn(model, data, content_type, accept):
 """)
     handlers = Handlers(module, str(tmp_path))
     handlers.load_model()
-    body, content_type, _ = handlers.transform(b"\x00\x01", {"Content-Type": "application/octet-stream"}, "application/json")
+    _, body, content_type, _ = handlers.transform(b"\x00\x01", {"Content-Type": "application/octet-stream"}, "application/json")
     assert json.loads(body) == {"type": "bytes", "accept": "application/json"}
     assert content_type == "application/json"
 
@@ -69,9 +69,9 @@ def transform_fn(model, data, content_type, accept):
 def test_defaults_predict_with_the_model_and_encode_per_accept(tmp_path):
     handlers = Handlers(None, str(tmp_path))
     handlers.model = LinearModel()
-    body, content_type, _ = handlers.transform(b"1,2\n3,4\n", {"Content-Type": "text/csv", "Accept": "text/csv"}, codecs.JSON)
+    _, body, content_type, _ = handlers.transform(b"1,2\n3,4\n", {"Content-Type": "text/csv", "Accept": "text/csv"}, codecs.JSON)
     assert (body, content_type) == (b"3.0\n7.0\n", "text/csv")
-    body, content_type, _ = handlers.transform(b"1,2\n", {"Content-Type": "text/csv", "Accept": "*/*"}, codecs.JSON)
+    _, body, content_type, _ = handlers.transform(b"1,2\n", {"Content-Type": "text/csv", "Accept": "*/*"}, codecs.JSON)
     assert (body, content_type) == (b"[3.0]", "application/json")
 
 

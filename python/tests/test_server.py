@@ -18,12 +18,14 @@ class Teapot(Exception):
     status_code = 418
 
 def model_fn(model_dir):
+    if os.environ.get("BROKEN_MODEL"):
+        raise ValueError("broken weights")
     time.sleep(float(os.environ.get("LOAD_SECONDS", "0")))
     with open(os.path.join(model_dir, "loads.txt"), "a") as f:
         f.write(f"{os.getpid()}\\n")
     return "model"
 
-def transform_fn(model, body, content_type, accept):
+def transform_fn(model, body, content_type, accept, context):
     text = body if isinstance(body, str) else bytes(body).decode()
     if text == "crash":
         os._exit(9)
@@ -31,6 +33,12 @@ def transform_fn(model, body, content_type, accept):
         raise Teapot("short and stout")
     if text == "boom":
         raise RuntimeError("the model broke")
+    if text == "not-found":
+        context.set_response_status(404)
+        return "no such item", "text/plain"
+    if text == "created":
+        from sagemaker_containers.beta.framework import worker
+        return worker.Response("made", status=201, mimetype="text/plain")
     return {"pid": os.getpid(), "omp": os.environ.get("OMP_NUM_THREADS"), "length": len(text)}, "application/json"
 '''
 
@@ -170,3 +178,31 @@ def test_requirements_are_installed_once_and_a_failed_install_stops_the_server(s
     failing, _ = server(workers=1, requirements="--no-index\nbatchform-no-such-package==1.0\n")
     assert failing.wait(timeout=60) == 3
     assert "pip install -r" in failing.stderr.read()
+
+
+def test_a_handlers_status_is_the_answers_status(server):
+    _, port = server(workers=1)
+    wait_ready(port)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    assert post(connection, b"not-found") == (404, b"no such item")
+    assert post(connection, b"created") == (201, b"made")
+    assert post(connection, b"x")[0] == 200
+
+
+@pytest.mark.parametrize("size_line", [b"zz\r\n", b"-5\r\n", b"\r\n"])
+def test_a_bad_chunk_size_is_a_bad_request(server, size_line):
+    _, port = server(workers=1)
+    wait_ready(port)
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+        connection.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                           b"Transfer-Encoding: chunked\r\n\r\n" + size_line + b"abc\r\n0\r\n\r\n")
+        answer = connection.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert b"chunk" in answer
+
+
+def test_a_model_fn_failure_stops_the_server_with_the_real_error_last(server):
+    process, _ = server(workers=2, extra_env={"BROKEN_MODEL": "1"})
+    assert process.wait(timeout=30) == 3  # not 0: Batchform reports the exit status
+    lines = process.stderr.read().strip().splitlines()
+    assert any("model_fn failed: ValueError: broken weights" in line for line in lines[-3:]), lines[-5:]
