@@ -28,11 +28,11 @@ public enum BatchformServer {
         try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
         let store = try JobStore(path: settings.databasePath)
         let metrics = ServerMetrics()
-        let executor = JobExecutor(store: store, settings: settings, metrics: metrics)
+        let executor = JobExecutor(store: store, settings: settings, metrics: metrics, events: logger)
         let crashRecord = settings.dataDirectory + "/crash-signal"
         try await executor.resumeInterruptedJobs(crashSignal: CrashRecord.take(at: crashRecord))
         CrashRecord.install(at: crashRecord)
-        let api = SageMakerAPI(store: store, executor: executor, settings: settings)
+        let api = SageMakerAPI(store: store, executor: executor, settings: settings, events: logger)
 
         let router = Router()
         router.add(middleware: SigV4Authentication(credentials: settings.credentials, maxBodyBytes: settings.maxRequestBytes))
@@ -85,6 +85,7 @@ public enum BatchformServer {
         }
         try await app.runService()
         await executor.shutdown()
+        logger.info("stopped")
     }
 }
 

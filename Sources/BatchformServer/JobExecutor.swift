@@ -20,10 +20,14 @@ actor JobExecutor {
     private var queued: [String] = []
     private var running: [String: RunningJob] = [:]
 
-    init(store: JobStore, settings: ServerSettings, metrics: ServerMetrics) {
+    /// The server's own log: one line per job event, for whoever runs `batchform serve`.
+    private let events: Logger
+
+    init(store: JobStore, settings: ServerSettings, metrics: ServerMetrics, events: Logger = Logger(label: "batchform.serve")) {
         self.store = store
         self.settings = settings
         self.metrics = metrics
+        self.events = events
     }
 
     /// After a restart: jobs that were being stopped are Stopped; InProgress ones run again,
@@ -49,9 +53,11 @@ actor JobExecutor {
                 try store.setStatus(of: job.name, to: .Failed, failureReason: reason, ended: Date().timeIntervalSince1970)
                 try store.appendLog(job: job.name, "Job Failed: \(reason)")
                 try store.endRun(of: job.name)
+                events.error("job failed at restart", metadata: ["job": "\(job.name)", "reason": "\(reason)"])
                 continue
             }
             try store.appendLog(job: job.name, "Batchform restarted: resuming the job.")
+            events.info("job resumed after restart", metadata: ["job": "\(job.name)"])
             enqueue(job.name)
         }
     }
@@ -81,6 +87,7 @@ actor JobExecutor {
         guard let job = running.first(where: { $0.key.lowercased() == name.lowercased() }) else { return false }
         try store.setStatus(of: name, to: .Stopping, from: [.InProgress])
         try store.appendLog(job: name, "StopTransformJob: stopping.")
+        events.info("job stopping", metadata: ["job": "\(name)"])
         job.value.task.cancel()
         return true
     }
@@ -88,6 +95,7 @@ actor JobExecutor {
     /// Stops every running job's model servers and waits, for an orderly shutdown. The jobs stay
     /// InProgress in the store, so the next start resumes them.
     func shutdown() async {
+        events.info("shutting down", metadata: ["running": "\(running.count)", "queued": "\(queued.count)"])
         queued.removeAll()
         let tasks = running.values.map(\.task)
         for task in tasks { task.cancel() }
@@ -119,6 +127,7 @@ actor JobExecutor {
             try store.beginRun(of: name)
             defer { try? store.endRun(of: name) }
             try store.setStatus(of: name, to: .InProgress, started: Date().timeIntervalSince1970)
+            events.info("job started", metadata: ["job": "\(name)"])
             let model = try ModelDefinition(validating: job.model)
             let configuration = try TransformJobConfiguration(validating: job.request)
             var options = RunOptions(
@@ -127,7 +136,12 @@ actor JobExecutor {
             )
             options.completedInputs = try await completedInputs(of: name)
             keepEarlierRunLogs(in: options.logDirectory)
-            options.objectEvents = { [store] event in Self.record(event, of: name, in: store, logger: logger) }
+            options.objectEvents = { [store, events] event in
+                Self.record(event, of: name, in: store, logger: logger)
+                if case .failed(let reason) = event.kind {
+                    events.warning("object failed", metadata: ["job": "\(name)", "input": "\(event.input)", "reason": "\(reason)"])
+                }
+            }
             let transformJob = TransformJob(model: model, configuration: configuration, options: options, logger: logger)
             attach(transformJob.progress, to: name)
             metrics.jobStarted(transformJob.progress)
@@ -146,9 +160,16 @@ actor JobExecutor {
                 of: name, to: result.status, failureReason: result.failureReason, ended: result.endTime
             )
             logger.info("Job \(result.status.rawValue).\(result.failureReason.map { " FailureReason: \($0)" } ?? "")")
+            var metadata: Logger.Metadata = [
+                "job": "\(name)", "objects": "\(transformJob.progress.snapshot.objectsCompleted)",
+                "records": "\(transformJob.progress.snapshot.recordsProcessed)",
+            ]
+            if let reason = result.failureReason { metadata["reason"] = "\(reason)" }
+            events.log(level: result.status == .Failed ? .error : .info, "job \(result.status.rawValue.lowercased())", metadata: metadata)
         } catch {
             let reason = (error as? ValidationException)?.message ?? "\(error)"
             logger.error("Job Failed: \(reason)")
+            events.error("job failed", metadata: ["job": "\(name)", "reason": "\(reason)"])
             _ = try? store.setStatus(of: name, to: .Failed, failureReason: reason, ended: Date().timeIntervalSince1970)
         }
     }

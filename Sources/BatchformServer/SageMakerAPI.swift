@@ -10,6 +10,8 @@ struct SageMakerAPI: Sendable {
     let store: JobStore
     let executor: JobExecutor
     let settings: ServerSettings
+    /// The server's own log, for job events.
+    var events = Logger(label: "batchform.serve")
     /// ARNs for the caller's region; set per request by `call`.
     var arns = ResourceARN.standard
 
@@ -130,6 +132,10 @@ struct SageMakerAPI: Sendable {
         )
         guard try store.insert(job: job) else { throw duplicate(configuration.name) }
         try store.appendLog(job: configuration.name, "CreateTransformJob: queued (model \(definition.name), image \(definition.image)).")
+        events.info(
+            "job created",
+            metadata: ["job": "\(configuration.name)", "model": "\(definition.name)", "instances": "\(configuration.instanceCount)"]
+        )
         await executor.enqueue(configuration.name)
         return CreateTransformJobResponse(TransformJobArn: arns.transformJob(configuration.name))
     }

@@ -77,8 +77,9 @@ public struct BuiltinPythonRuntime: ModelRuntime {
         return path.split(separator: ":").map { "\($0)/\(name)" }.first { access($0, X_OK) == 0 }
     }
 
-    /// `BATCHFORM_PYTHON_PACKAGE_DIR`, else a `python/` folder holding `batchform_serve` in a
-    /// folder above the running binary (the repository, for a binary built in `.build/`).
+    /// `BATCHFORM_PYTHON_PACKAGE_DIR`, else a `python/` or `share/batchform/python/` folder holding
+    /// `batchform_serve` in a folder above the running binary (the repository, for a binary built
+    /// in `.build/`; the prefix, for one installed by scripts/install).
     static func findPackage(environment: [String: String]) -> String? {
         if let explicit = environment["BATCHFORM_PYTHON_PACKAGE_DIR"] { return explicit }
         guard var folder = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
@@ -86,8 +87,11 @@ public struct BuiltinPythonRuntime: ModelRuntime {
         }
         while folder.count > 1 {
             folder = String(folder[..<(folder.lastIndex(of: "/") ?? folder.startIndex)])
-            let candidate = (folder.isEmpty ? "" : folder) + "/python"
-            if FileManager.default.fileExists(atPath: candidate + "/batchform_serve/__init__.py") { return candidate }
+            // A checkout (python/ beside .build/), or an installed prefix (share/batchform/python).
+            for candidate in [folder + "/python", folder + "/share/batchform/python"]
+            where FileManager.default.fileExists(atPath: candidate + "/batchform_serve/__init__.py") {
+                return candidate
+            }
         }
         return nil
     }

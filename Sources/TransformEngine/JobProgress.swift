@@ -7,6 +7,8 @@ public final class JobProgress: Sendable {
         public var objectsTotal = 0
         public var objectsCompleted = 0
         public var objectsFailed = 0
+        /// Objects a stop (Ctrl-C, StopTransformJob, a server shutdown) interrupted: neither done nor failed.
+        public var objectsStopped = 0
         /// Of `objectsCompleted`, those finished by an earlier run of the same job (a resumed job).
         public var objectsSkipped = 0
         public var recordsProcessed = 0
@@ -22,6 +24,63 @@ public final class JobProgress: Sendable {
         public var modelErrors = 0
 
         public init() {}
+
+        /// Members missing from an older saved snapshot keep their defaults.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
+                try container.decodeIfPresent(T.self, forKey: key) ?? fallback
+            }
+            objectsTotal = try value(.objectsTotal, 0)
+            objectsCompleted = try value(.objectsCompleted, 0)
+            objectsFailed = try value(.objectsFailed, 0)
+            objectsStopped = try value(.objectsStopped, 0)
+            objectsSkipped = try value(.objectsSkipped, 0)
+            recordsProcessed = try value(.recordsProcessed, 0)
+            recordsFailed = try value(.recordsFailed, 0)
+            bytesProcessed = try value(.bytesProcessed, 0)
+            bytesTotal = try value(.bytesTotal, 0)
+            phase = try value(.phase, "starting")
+            instances = try value(.instances, [])
+            invocationLatency = try value(.invocationLatency, LatencyHistogram())
+            modelErrors = try value(.modelErrors, 0)
+        }
+    }
+
+    /// How far a job is and when it will end, by bytes read (records where the byte total is not
+    /// known). The ETA is the bytes left at the rate so far, so it falls steadily while one big
+    /// object runs, as a count of files would not.
+    public struct Estimate: Sendable, Equatable {
+        /// 0...1; nil when nothing says how much there is.
+        public var fractionDone: Double?
+        public var bytesPerSecond: Double
+        public var secondsLeft: Double?
+
+        public init(_ snapshot: Snapshot, elapsedSeconds: Double, recordsTotal: Int? = nil) {
+            let finishedObjects = snapshot.objectsCompleted + snapshot.objectsFailed + snapshot.objectsStopped
+            let allDone = snapshot.objectsTotal > 0 && finishedObjects == snapshot.objectsTotal
+            let toRead = snapshot.bytesTotal
+            bytesPerSecond = elapsedSeconds > 0 ? Double(snapshot.bytesProcessed) / elapsedSeconds : 0
+            if allDone {
+                fractionDone = 1
+            } else if toRead > 0 {
+                // Gzip inputs are listed compressed and read decompressed: stop short of done.
+                fractionDone = min(0.999, Double(snapshot.bytesProcessed) / Double(toRead))
+            } else if let recordsTotal, recordsTotal > 0 {
+                fractionDone = min(0.999, Double(snapshot.recordsProcessed) / Double(recordsTotal))
+            } else if snapshot.objectsTotal > 0 {
+                fractionDone = Double(finishedObjects) / Double(snapshot.objectsTotal)
+            } else {
+                fractionDone = nil
+            }
+            if allDone {
+                secondsLeft = 0
+            } else if let fractionDone, fractionDone > 0, elapsedSeconds > 0 {
+                secondsLeft = elapsedSeconds * (1 - fractionDone) / fractionDone
+            } else {
+                secondsLeft = nil
+            }
+        }
     }
 
     public struct InstanceProgress: Sendable, Codable {

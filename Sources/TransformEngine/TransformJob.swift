@@ -240,6 +240,11 @@ public struct TransformJob: Sendable {
         let report: @Sendable (ObjectEvent.Kind) -> Void = { objectEvents?(ObjectEvent(input: input, output: output, kind: $0)) }
         group.addTask {
             if let reason = await assembler.assemble(events, abandoned: abandoned, beforeCommit: { report(.committing) }) {
+                if Task.isCancelled {
+                    // Interrupted by a stop, not failed: a resumed run does it again.
+                    progress.update { $0.objectsStopped += 1 }
+                    return
+                }
                 recordFailure(index, input, reason)
                 progress.update { $0.objectsFailed += 1 }
                 report(.failed(reason: reason))

@@ -2,19 +2,43 @@
 /// sees here is what the AWS service would have said (and what boto3 shows as ValidationException).
 public struct ValidationException: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
-    public init(_ message: String) { self.message = message }
+    /// The member constraints that failed, when the error comes from them: for a front end that
+    /// names its own inputs (the CLI names the flag the value came from).
+    public var violations: [ConstraintViolation]
+
+    public init(_ message: String, violations: [ConstraintViolation] = []) {
+        self.message = message
+        self.violations = violations
+    }
+
     public var description: String { message }
+}
+
+/// One failed member constraint: where, what was given, and what is allowed.
+public struct ConstraintViolation: Sendable, Equatable, CustomStringConvertible {
+    /// The member path as SageMaker spells it, e.g. `transformInput.splitType`.
+    public var path: String
+    /// The value as given; nil when it was missing.
+    public var value: String?
+    /// SageMaker's words, e.g. `must have value less than or equal to 100`.
+    public var constraint: String
+    /// The allowed values of an enum member.
+    public var allowed: [String]?
+
+    /// SageMaker's text for it.
+    public var description: String {
+        "Value \(value.map { "'\($0)'" } ?? "null") at '\(path)' failed to satisfy constraint: Member \(constraint)"
+    }
 }
 
 /// Collects constraint violations with the member path in lowerCamelCase, as the service reports
 /// them: `1 validation error detected: Value 'x' at 'transformJobName' failed to satisfy
 /// constraint: Member must satisfy regular expression pattern: ...`.
 struct ConstraintChecker {
-    private(set) var violations: [String] = []
+    private(set) var violations: [ConstraintViolation] = []
 
-    mutating func fail(_ value: String?, at path: String, _ constraint: String) {
-        let shown = value.map { "'\($0)'" } ?? "null"
-        violations.append("Value \(shown) at '\(path)' failed to satisfy constraint: Member \(constraint)")
+    mutating func fail(_ value: String?, at path: String, _ constraint: String, allowed: [String]? = nil) {
+        violations.append(ConstraintViolation(path: path, value: value, constraint: constraint, allowed: allowed))
     }
 
     mutating func required<T>(_ value: T?, at path: String) {
@@ -36,7 +60,7 @@ struct ConstraintChecker {
             fail(value, at: path, "must satisfy regular expression pattern: \(pattern)")
         }
         if let allowed, !allowed.contains(value) {
-            fail(value, at: path, "must satisfy enum value set: [\(allowed.joined(separator: ", "))]")
+            fail(value, at: path, "must satisfy enum value set: [\(allowed.joined(separator: ", "))]", allowed: allowed)
         }
     }
 
@@ -69,10 +93,11 @@ struct ConstraintChecker {
     func result() -> ValidationException? {
         switch violations.count {
         case 0: return nil
-        case 1: return ValidationException("1 validation error detected: \(violations[0])")
+        case 1: return ValidationException("1 validation error detected: \(violations[0])", violations: violations)
         default:
             return ValidationException(
-                "\(violations.count) validation errors detected: \(violations.joined(separator: "; "))"
+                "\(violations.count) validation errors detected: \(violations.map(\.description).joined(separator: "; "))",
+                violations: violations
             )
         }
     }

@@ -14,8 +14,42 @@ struct Batchform: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "batchform",
         abstract: "Batch inference the SageMaker Batch Transform way, on your own machines.",
+        version: BatchformVersion.description,
         subcommands: [TransformCommand.self, ServeCommand.self, JobsCommand.self]
     )
+}
+
+/// `batchform --version`: the release, and the commit it was built from where that is known
+/// (written by scripts/install, or read from the git checkout a development build sits in).
+enum BatchformVersion {
+    static let number = "0.2.0"
+
+    static var description: String { commit.map { "\(number) (\($0))" } ?? number }
+
+    static var commit: String? {
+        guard var folder = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        while folder.count > 1 {
+            folder = String(folder[..<(folder.lastIndex(of: "/") ?? folder.startIndex)])
+            let installed = folder + "/share/batchform/COMMIT"
+            if let text = try? String(contentsOfFile: installed, encoding: .utf8) { return text.trimmed }
+            if let head = try? String(contentsOfFile: folder + "/.git/HEAD", encoding: .utf8) {
+                let reference = head.trimmed
+                guard reference.hasPrefix("ref: ") else { return String(reference.prefix(12)) }
+                let name = String(reference.dropFirst(5))
+                if let hash = try? String(contentsOfFile: folder + "/.git/" + name, encoding: .utf8) {
+                    return String(hash.trimmed.prefix(12))
+                }
+                let packed = (try? String(contentsOfFile: folder + "/.git/packed-refs", encoding: .utf8)) ?? ""
+                let line = packed.split(separator: "\n").first { $0.hasSuffix(" " + name) }
+                return line.map { String($0.prefix(12)) }
+            }
+        }
+        return nil
+    }
+}
+
+extension String {
+    var trimmed: String { trimmingCharacters(in: .whitespacesAndNewlines) }
 }
 
 /// Turns SIGINT and SIGTERM into a callback, so Ctrl-C stops the job in order instead of
@@ -38,43 +72,5 @@ final class InterruptWatcher {
             }
             source.resume()
         }
-    }
-}
-
-/// A live line on a terminal (rewritten in place), plain periodic lines otherwise.
-struct ProgressReporter: Sendable {
-    let progress: JobProgress
-    let isTerminal = isatty(STDERR_FILENO) == 1
-
-    func run() async {
-        let interval: Duration = isTerminal ? .milliseconds(500) : .seconds(10)
-        while !Task.isCancelled {
-            try? await Task.sleep(for: interval)
-            if Task.isCancelled { break }
-            let line = describe()
-            FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
-        }
-        if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-    }
-
-    func finish(_ result: TransformJobResult) {
-        FileHandle.standardError.write(Data("\(result.status.rawValue): \(describe())\n".utf8))
-    }
-
-    private func describe() -> String {
-        let now = progress.snapshot
-        let elapsed = (ContinuousClock.now - progress.started).seconds
-        let megabytes = Double(now.bytesProcessed) / 1_048_576
-        let rate = elapsed > 0 ? megabytes / elapsed : 0
-        let done = now.objectsCompleted + now.objectsFailed
-        var line = "files \(done)/\(now.objectsTotal)"
-        if now.objectsFailed > 0 { line += " (\(now.objectsFailed) failed)" }
-        line += String(format: ", %d records, %.1f MB, %.1f MB/s, %.1f s", now.recordsProcessed, megabytes, rate, elapsed)
-        if now.phase != "transforming", done < now.objectsTotal { line += " [\(now.phase)]" }
-        if rate > 0, now.phase == "transforming", done < now.objectsTotal, done > 0 {
-            let eta = elapsed / Double(done) * Double(now.objectsTotal - done)
-            line += String(format: ", ETA %.0f s", eta)
-        }
-        return line
     }
 }

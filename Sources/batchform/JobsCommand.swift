@@ -4,32 +4,50 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import BatchformServer
+import TransformEngine
 import TransformSpec
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Thin client verbs against a running `batchform serve`: each maps to one API call.
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
-        abstract: "List, describe, stop and read the logs of jobs on a running `batchform serve`.",
-        subcommands: [List.self, Describe.self, Stop.self, Logs.self]
+        abstract: "List, describe, watch, stop and read the logs of jobs on a running `batchform serve`.",
+        subcommands: [List.self, Describe.self, Watch.self, Stop.self, Logs.self]
     )
 
     struct Connection: ParsableArguments {
         @Option(help: "The server's URL (default: BATCHFORM_ENDPOINT_URL, else http://127.0.0.1:8070).")
         var endpoint: String?
+        @Option(help: "An AWS-style credentials file whose first key signs the calls (as for serve --credentials).")
+        var credentials: String?
 
-        /// Signs with BATCHFORM_ACCESS_KEY_ID / BATCHFORM_SECRET_ACCESS_KEY, else AWS_ACCESS_KEY_ID /
-        /// AWS_SECRET_ACCESS_KEY; a server without keys accepts any.
-        func client() -> APIClient {
+        /// Signs with --credentials, else BATCHFORM_ACCESS_KEY_ID / BATCHFORM_SECRET_ACCESS_KEY, else
+        /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. With none, calls go unsigned (a server started
+        /// without keys accepts them), and a refusal says what to set.
+        func client() throws -> APIClient {
             let environment = ProcessInfo.processInfo.environment
             let url = endpoint ?? environment["BATCHFORM_ENDPOINT_URL"] ?? "http://127.0.0.1:8070"
-            let credentials =
-                [("BATCHFORM_ACCESS_KEY_ID", "BATCHFORM_SECRET_ACCESS_KEY"), ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
-                .lazy.compactMap { pair -> AWSCredentials? in
-                    guard let id = environment[pair.0], let secret = environment[pair.1] else { return nil }
-                    return AWSCredentials(accessKeyId: id, secretAccessKey: secret)
-                }.first ?? AWSCredentials(accessKeyId: "batchform", secretAccessKey: "batchform")
-            return APIClient(endpoint: url.hasSuffix("/") ? String(url.dropLast()) : url, credentials: credentials)
+            var keys: AWSCredentials?
+            if let credentials {
+                do {
+                    keys = try ServerSettings.credentials(fromFile: credentials).sorted { $0.key < $1.key }.first?.value
+                } catch let error as ValidationException {
+                    FileHandle.standardError.write(Data("batchform jobs: \(error.message)\n".utf8))
+                    throw ExitCode(2)
+                }
+            } else {
+                keys = [("BATCHFORM_ACCESS_KEY_ID", "BATCHFORM_SECRET_ACCESS_KEY"), ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+                    .lazy.compactMap { pair -> AWSCredentials? in
+                        guard let id = environment[pair.0], let secret = environment[pair.1] else { return nil }
+                        return AWSCredentials(accessKeyId: id, secretAccessKey: secret)
+                    }.first
+            }
+            return APIClient(endpoint: url.hasSuffix("/") ? String(url.dropLast()) : url, credentials: keys)
         }
     }
 
@@ -40,7 +58,7 @@ struct JobsCommand: AsyncParsableCommand {
         @Option(help: "Only jobs whose name contains this.") var nameContains: String?
 
         func run() async throws {
-            let client = connection.client()
+            let client = try connection.client()
             var request = ListTransformJobsRequest()
             request.StatusEquals = status
             request.NameContains = nameContains
@@ -73,6 +91,35 @@ struct JobsCommand: AsyncParsableCommand {
         }
     }
 
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a job's progress until it ends; exits 0 Completed, 1 Failed, 130 Stopped."
+        )
+        @OptionGroup var connection: Connection
+        @Argument(help: "The job's name.") var name: String
+        @Option(help: "Seconds between updates.") var interval: Double = 1
+
+        func run() async throws {
+            let client = try connection.client()
+            let isTerminal = isatty(STDERR_FILENO) == 1
+            while true {
+                let body = try await client.call("DescribeTransformJob", TransformJobNameRequest(TransformJobName: name))
+                let described = try JSONDecoder().decode(WatchedJob.self, from: body)
+                let line = described.line(bar: isTerminal)
+                let status = described.TransformJobStatus
+                let ended = ["Completed", "Failed", "Stopped"].contains(status)
+                FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
+                if ended {
+                    if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
+                    if let reason = described.FailureReason { FileHandle.standardError.write(Data("FailureReason: \(reason)\n".utf8)) }
+                    if status == "Completed" { return }
+                    throw ExitCode(status == "Stopped" ? 130 : 1)
+                }
+                try await Task.sleep(for: .seconds(max(0.1, interval)))
+            }
+        }
+    }
+
     struct Stop: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "StopTransformJob: no .out is written for unfinished objects.")
         @OptionGroup var connection: Connection
@@ -95,10 +142,43 @@ struct JobsCommand: AsyncParsableCommand {
     }
 }
 
-/// Signed AWS JSON 1.1 calls to a Batchform server.
+/// What `jobs watch` reads of Describe: the status and Batchform's progress member.
+struct WatchedJob: Decodable {
+    struct Progress: Decodable {
+        var Phase: String
+        var ObjectsTotal: Int
+        var ObjectsCompleted: Int
+        var ObjectsFailed: Int
+        var RecordsProcessed: Int
+        var BytesProcessed: Int64
+        var BytesTotal: Int64
+        var BytesPerSecond: Double
+    }
+
+    var TransformJobName: String
+    var TransformJobStatus: String
+    var FailureReason: String?
+    var BatchformProgress: Progress?
+
+    func line(bar: Bool) -> String {
+        guard let progress = BatchformProgress else { return "\(TransformJobName): \(TransformJobStatus)" }
+        var snapshot = JobProgress.Snapshot()
+        snapshot.phase = progress.Phase
+        snapshot.objectsTotal = progress.ObjectsTotal
+        snapshot.objectsCompleted = progress.ObjectsCompleted
+        snapshot.objectsFailed = progress.ObjectsFailed
+        snapshot.recordsProcessed = progress.RecordsProcessed
+        snapshot.bytesProcessed = progress.BytesProcessed
+        snapshot.bytesTotal = progress.BytesTotal
+        let elapsed = progress.BytesPerSecond > 0 ? Double(progress.BytesProcessed) / progress.BytesPerSecond : 0
+        return "\(TransformJobName) \(TransformJobStatus): " + ProgressReporter.line(snapshot, elapsed: elapsed, bar: bar)
+    }
+}
+
+/// AWS JSON 1.1 calls to a Batchform server, SigV4-signed when there are keys.
 struct APIClient {
     let endpoint: String
-    let credentials: AWSCredentials
+    let credentials: AWSCredentials?
 
     func call<Answer: Decodable>(_ operation: String, _ body: some Encodable, answer: Answer.Type) async throws -> Answer {
         try JSONDecoder().decode(Answer.self, from: try await call(operation, body))
@@ -120,10 +200,14 @@ struct APIClient {
         }
         let authority = url.port.map { "\(host):\($0)" } ?? host
         let unsigned = [(name: "host", value: authority)] + headers.map { (name: $0.0, value: $0.1) }
-        let signer = SigV4Signer(credentials: credentials, region: "us-east-1", service: "sagemaker")
-        let signing = signer.signingHeaders(
-            for: SigV4Request(method: method, path: path, headers: unsigned), payloadHash: SigV4Signer.sha256Hex(body), date: Date()
-        )
+        var signing: [(name: String, value: String)] = []
+        if let credentials {
+            let signer = SigV4Signer(credentials: credentials, region: "us-east-1", service: "sagemaker")
+            signing = signer.signingHeaders(
+                for: SigV4Request(method: method, path: path, headers: unsigned), payloadHash: SigV4Signer.sha256Hex(body),
+                date: Date()
+            )
+        }
         var request = HTTPClientRequest(url: endpoint + path)
         request.method = .init(rawValue: method)
         for header in unsigned + signing { request.headers.add(name: header.name, value: header.value) }
@@ -140,6 +224,15 @@ struct APIClient {
             let type = error?["__type"] as? String ?? "HTTP \(response.status.code)"
             let message = error?["message"] as? String ?? String(decoding: answer, as: UTF8.self)
             FileHandle.standardError.write(Data("\(type): \(message)\n".utf8))
+            if credentials == nil, type == "MissingAuthenticationTokenException" {
+                FileHandle.standardError.write(
+                    Data(
+                        ("This server needs keys: export BATCHFORM_ACCESS_KEY_ID and BATCHFORM_SECRET_ACCESS_KEY (or "
+                            + "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or pass --credentials FILE.\n").utf8
+                    )
+                )
+                throw ExitCode(2)
+            }
             throw ExitCode(1)
         }
         return answer

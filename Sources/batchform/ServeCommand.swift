@@ -31,6 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
     var s3Endpoint: String?
     @Option(help: "AWS region for s3:// locations.") var region: String?
     @Option(help: "The 12-digit account ID in the ARNs the API answers with.") var accountId = "000000000000"
+    @Option(help: "text (default) or json: one JSON object per line, for log shippers.") var logFormat = "text"
 
     func run() async throws {
         let workingDirectory = FileManager.default.currentDirectoryPath
@@ -55,7 +56,14 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("batchform serve: \(error.message)\n".utf8))
             throw ExitCode(2)
         }
-        var logger = Logger(label: "batchform.serve")
+        guard ["text", "json"].contains(logFormat) else {
+            FileHandle.standardError.write(Data("batchform serve: --log-format must be text or json, not '\(logFormat)'.\n".utf8))
+            throw ExitCode(2)
+        }
+        var logger =
+            logFormat == "json"
+            ? Logger(label: "batchform.serve") { label in JSONLineLogHandler(label: label) }
+            : Logger(label: "batchform.serve")
         logger.logLevel = .info
         try await BatchformServer.run(settings, logger: logger)
     }

@@ -21,9 +21,16 @@ struct TransformCommand: AsyncParsableCommand {
     @Option(help: "A JSON file holding a CreateModel request body.")
     var model: String?
 
-    @Option(help: "TransformJobName (default: batchform-<date>-<time>).") var jobName: String?
+    @Option(help: "TransformJobName (default: batchform-<yyyymmdd>-<hhmmss>-<milliseconds><random>, unique per run).")
+    var jobName: String?
     @Option(help: "ModelDataUrl: a model directory or .tar.gz (path, file:// or s3:// URI).") var modelData: String?
-    @Option(help: "PrimaryContainer.Image: the path of a model server executable.") var image: String?
+    @Option(
+        help: """
+            PrimaryContainer.Image: batchform/python (or a SageMaker framework image URI) for inference.py handlers, \
+            a container image to run with Podman or Docker, or the path of a model server executable.
+            """
+    )
+    var image: String?
     @Option(help: "A model Environment entry K=V (repeatable).") var modelEnv: [String] = []
     @Option(help: "S3Prefix input: a path, file:// or s3:// URI (a raw prefix; end a folder with /).")
     var input: String?
@@ -49,18 +56,22 @@ struct TransformCommand: AsyncParsableCommand {
     @Option(help: "ModelClientConfig.InvocationsTimeoutInSeconds.") var invocationTimeout: Int?
     @Option(help: "ModelClientConfig.InvocationsMaxRetries.") var maxRetries: Int?
     @Option(help: "Seconds to wait for the model's first healthy /ping.") var startupTimeout: Int = 300
-    @Option(help: "Where model server logs go (default ./batchform-logs/<job>/).") var logDir: String?
+    @Option(help: "Where the job's log (batchform.log) and model server logs go (default ./batchform-logs/<job>/).")
+    var logDir: String?
     @Option(help: "S3 endpoint URL for s3:// locations (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile, AWS).")
     var s3Endpoint: String?
     @Option(help: "AWS region for s3:// locations (default: AWS_REGION, AWS_DEFAULT_REGION, the profile, us-east-1).")
     var region: String?
     @Flag(help: "Print the final DescribeTransformJob JSON on stdout.") var json = false
+    @Flag(help: "Also print the engine's log lines (always in <log dir>/batchform.log) on the terminal.")
+    var verbose = false
 
     func run() async throws {
         let workingDirectory = FileManager.default.currentDirectoryPath
         let (jobRequest, modelDefinition, job): (CreateTransformJobRequest, ModelDefinition, TransformJobConfiguration)
         do {
             let built = try buildRequests()
+            try refuseMissingFlags(built)
             jobRequest = built.job
             job = try TransformJobConfiguration(validating: built.job)
             modelDefinition = try ModelDefinition(validating: built.model)
@@ -68,14 +79,18 @@ struct TransformCommand: AsyncParsableCommand {
                 throw ValidationException("Could not find model \"\(ResourceARN.standard.model(job.modelName))\".")
             }
         } catch let error as ValidationException {
+            if let flagMessage = FlagErrors.message(for: error, flagsGiven: flagsGiven) {
+                throw Exit.invalidFlags(flagMessage)
+            }
             throw Exit.invalid(error.message)
         }
 
-        var logger = Logger(label: "batchform")
-        logger.logLevel = .info
+        let logDirectory = ObjectURI.absolute(logDir ?? "batchform-logs/\(job.name)", in: workingDirectory)
+        try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
+        let sink = JobLogFile.Sink(path: logDirectory + "/batchform.log", echo: verbose)
+        let logger = Logger(label: "batchform") { _ in JobLogFile(sink: sink) }
         let options = RunOptions(
-            logDirectory: logDir ?? "\(workingDirectory)/batchform-logs/\(job.name)",
-            startupTimeout: .seconds(startupTimeout), workingDirectory: workingDirectory,
+            logDirectory: logDirectory, startupTimeout: .seconds(startupTimeout), workingDirectory: workingDirectory,
             s3: S3Options(endpoint: s3Endpoint, region: region)
         )
         let transformJob = TransformJob(model: modelDefinition, configuration: job, options: options, logger: logger)
@@ -97,7 +112,10 @@ struct TransformCommand: AsyncParsableCommand {
         let result = await running.value
         reporting.cancel()
         await reporting.value
-        reporter.finish(result)
+        let elapsed = (ContinuousClock.now - transformJob.progress.started).seconds
+        let output = (try? ObjectURI(parsing: job.outputPath, workingDirectory: workingDirectory).description) ?? job.outputPath
+        let summary = Summary.lines(result, transformJob.progress.snapshot, elapsed: elapsed, output: output, logs: logDirectory)
+        FileHandle.standardError.write(Data((summary.joined(separator: "\n") + "\n").utf8))
 
         if json {
             let describe = DescribeTransformJobResponse(
@@ -118,16 +136,44 @@ struct TransformCommand: AsyncParsableCommand {
         }
     }
 
+    /// The flags the user typed, by their names, so errors can speak of them.
+    var flagsGiven: Set<String> {
+        let given: [(String, Bool)] = [
+            ("--job-name", jobName != nil), ("--model-data", modelData != nil), ("--image", image != nil),
+            ("--model-env", !modelEnv.isEmpty), ("--input", input != nil || manifest != nil), ("--output", output != nil),
+            ("--content-type", contentType != nil), ("--accept", accept != nil), ("--split-type", splitType != nil),
+            ("--compression", compression != nil), ("--strategy", strategy != nil), ("--max-payload-mb", maxPayloadMb != nil),
+            ("--max-concurrent", maxConcurrent != nil), ("--instance-count", instanceCount != nil),
+            ("--instance-type", instanceType != nil), ("--assemble-with", assembleWith != nil),
+            ("--input-filter", inputFilter != nil), ("--output-filter", outputFilter != nil),
+            ("--join-source", joinSource != nil), ("--env", !env.isEmpty), ("--invocation-timeout", invocationTimeout != nil),
+            ("--max-retries", maxRetries != nil),
+        ]
+        return Set(given.filter(\.1).map(\.0))
+    }
+
+    /// What neither a flag nor a request file gave, named as flags.
+    func refuseMissingFlags(_ built: (job: CreateTransformJobRequest, model: CreateModelRequest)) throws {
+        var missing: [String] = []
+        if built.job.TransformInput?.DataSource?.S3DataSource?.S3Uri == nil { missing.append("--input (or --manifest)") }
+        if built.job.TransformOutput?.S3OutputPath == nil { missing.append("--output") }
+        if (built.model.PrimaryContainer?.Image ?? "").isEmpty { missing.append("--image") }
+        guard !missing.isEmpty else { return }
+        let list = missing.count == 1 ? missing[0] : missing.dropLast().joined(separator: ", ") + " and " + missing.last!
+        var message = "\(list) \(missing.count == 1 ? "is" : "are") required."
+        if missing.contains("--image") {
+            message += " --image is batchform/python for inference.py handlers, a container image, or a model server's path."
+        }
+        throw Exit.invalidFlags(message + " See batchform transform --help.")
+    }
+
     /// The two request bodies: files first, then each flag sets or overrides its field.
     func buildRequests() throws -> (job: CreateTransformJobRequest, model: CreateModelRequest) {
         var jobRequest = try request.map { try decode(CreateTransformJobRequest.self, from: $0) } ?? .init()
         var modelRequest = try model.map { try decode(CreateModelRequest.self, from: $0) } ?? .init()
 
         if let jobName { jobRequest.TransformJobName = jobName }
-        if jobRequest.TransformJobName == nil {
-            let stamp = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: false))
-            jobRequest.TransformJobName = "batchform-" + stamp.filter { $0.isNumber }
-        }
+        if jobRequest.TransformJobName == nil { jobRequest.TransformJobName = Self.defaultJobName() }
         var input = jobRequest.TransformInput ?? .init()
         var source = input.DataSource?.S3DataSource ?? .init()
         if let path = self.input { source = .init(S3DataType: "S3Prefix", S3Uri: path) }
@@ -182,6 +228,20 @@ struct TransformCommand: AsyncParsableCommand {
         return (jobRequest, modelRequest)
     }
 
+    /// `batchform-20261202-035512-123a7f3`: the UTC time to the millisecond and a random suffix, so
+    /// two jobs started at once differ; 34 characters, within SageMaker's name pattern.
+    static func defaultJobName(now: Date = Date()) -> String {
+        let utc = Calendar(identifier: .gregorian)
+        var calendar = utc
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .nanosecond], from: now)
+        let date = String(format: "%04d%02d%02d", parts.year!, parts.month!, parts.day!)
+        let time = String(format: "%02d%02d%02d", parts.hour!, parts.minute!, parts.second!)
+        let millisecond = String(format: "%03d", parts.nanosecond! / 1_000_000)
+        let suffix = String(UInt32.random(in: 0..<(1 << 16)), radix: 16)
+        return "batchform-\(date)-\(time)-\(millisecond)\(String(repeating: "0", count: 4 - suffix.count))\(suffix)"
+    }
+
     private func decode<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationException("Cannot read \(path).")
@@ -209,6 +269,12 @@ enum Exit {
     /// An invalid request: SageMaker's ValidationException text on stderr, exit 2.
     static func invalid(_ message: String) -> ExitCode {
         FileHandle.standardError.write(Data("ValidationException: \(message)\n".utf8))
+        return ExitCode(2)
+    }
+
+    /// Flags that are wrong or missing, in the words typed: exit 2, nothing was run.
+    static func invalidFlags(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data(message.split(separator: "\n").map { "batchform transform: \($0)\n" }.joined().utf8))
         return ExitCode(2)
     }
 }

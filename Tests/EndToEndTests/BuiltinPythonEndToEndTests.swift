@@ -16,7 +16,7 @@ struct BuiltinPythonEndToEndTests {
     @Test func inferencePyInModelTarGzMatchesDirectPredictions() async throws {
         let result = try await harness.run(
             [
-                "--image", "batchform/python", "--model-data", "build/model.tar.gz",
+                "--image", "batchform/python", "--model-data", "build/model.tar.gz", "--verbose",
                 "--model-env", "SAGEMAKER_MODEL_SERVER_WORKERS=2", "--input", "build/input/", "--output", "build/output",
                 "--content-type", "text/csv", "--accept", "text/csv", "--split-type", "Line", "--strategy", "MultiRecord",
                 "--max-payload-mb", "1", "--max-concurrent", "2", "--instance-count", "2",

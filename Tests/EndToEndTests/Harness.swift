@@ -55,18 +55,63 @@ struct Harness {
         var stderr: String
     }
 
-    /// The model is the test model server unless `--image` is given; its reports go to `reports/`.
-    func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Result {
-        let process = try start(arguments, environment: environment)
+    /// The model is the test model server unless `--image` is given (or `withImage` is false);
+    /// its reports go to `reports/`.
+    func run(_ arguments: [String], environment: [String: String] = [:], withImage: Bool = true) async throws -> Result {
+        let process = try start(arguments, environment: environment, withImage: withImage)
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         return result(of: process)
     }
 
-    func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
+    /// `batchform` with exactly these arguments (no `transform`), in the scratch folder.
+    func runBinary(_ arguments: [String], environment: [String: String]? = nil) async throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        if let environment { process.environment = environment }
+        _ = FileManager.default.createFile(atPath: root + "/stdout.txt", contents: nil)
+        _ = FileManager.default.createFile(atPath: root + "/stderr.txt", contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: root + "/stdout.txt")
+        process.standardError = FileHandle(forWritingAtPath: root + "/stderr.txt")
+        try process.run()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+        return result(of: process)
+    }
+
+    /// `batchform serve` on a free loopback port with one access key; returns once it listens.
+    func startServer(keys: (id: String, secret: String)) throws -> (process: Process, url: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve", "--port", "0", "--data-dir", root + "/server-data"]
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        var environment = ProcessInfo.processInfo.environment
+        environment["BATCHFORM_ACCESS_KEY_ID"] = keys.id
+        environment["BATCHFORM_SECRET_ACCESS_KEY"] = keys.secret
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        var line = Data()
+        while !line.contains(UInt8(ascii: "\n")) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line += chunk
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard let start = text.range(of: "http://") else { throw CocoaError(.fileReadUnknown) }
+        let url = text[start.lowerBound...].prefix { !$0.isWhitespace }
+        return (process, String(url))
+    }
+
+    func start(
+        _ arguments: [String], environment: [String: String] = [:], withImage: Bool = true, stdoutName: String? = nil
+    ) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         var arguments = ["transform"] + arguments
-        if !arguments.contains("--image") && !arguments.contains("--model") {
+        if withImage, !arguments.contains("--image") && !arguments.contains("--model") {
             arguments += ["--image", Self.testModel]
         }
         process.arguments = arguments
@@ -75,10 +120,11 @@ struct Harness {
         inherited["TEST_REPORT_DIR"] = reports
         inherited.merge(environment) { $1 }
         process.environment = inherited
-        _ = FileManager.default.createFile(atPath: root + "/stdout.txt", contents: nil)
-        _ = FileManager.default.createFile(atPath: root + "/stderr.txt", contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: root + "/stdout.txt")
-        process.standardError = FileHandle(forWritingAtPath: root + "/stderr.txt")
+        let name = stdoutName ?? "std"
+        _ = FileManager.default.createFile(atPath: root + "/\(name)out.txt", contents: nil)
+        _ = FileManager.default.createFile(atPath: root + "/\(name)err.txt", contents: nil)
+        process.standardOutput = FileHandle(forWritingAtPath: root + "/\(name)out.txt")
+        process.standardError = FileHandle(forWritingAtPath: root + "/\(name)err.txt")
         try process.run()
         return process
     }

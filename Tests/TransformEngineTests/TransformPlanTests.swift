@@ -197,3 +197,50 @@ import TransformSpec
         }
     }
 }
+
+/// The ETA is the bytes left at the rate so far; a count of files would climb while one big file runs.
+@Suite struct ProgressEstimateTests {
+    func snapshot(objects: Int, done: Int, bytes: Int64, of total: Int64) -> JobProgress.Snapshot {
+        var snapshot = JobProgress.Snapshot()
+        snapshot.objectsTotal = objects
+        snapshot.objectsCompleted = done
+        snapshot.bytesProcessed = bytes
+        snapshot.bytesTotal = total
+        snapshot.phase = "transforming"
+        return snapshot
+    }
+
+    @Test func theETAIsTheBytesLeftAtTheRateSoFar() {
+        let estimate = JobProgress.Estimate(snapshot(objects: 1, done: 0, bytes: 250, of: 1000), elapsedSeconds: 10)
+        #expect(estimate.fractionDone == 0.25)
+        #expect(estimate.bytesPerSecond == 25)
+        #expect(estimate.secondsLeft == 30)
+    }
+
+    @Test func oneBigObjectStillCountsDown() {
+        // One file of one: by files the job would stay at 0 % until the end.
+        let early = JobProgress.Estimate(snapshot(objects: 1, done: 0, bytes: 100, of: 1000), elapsedSeconds: 2)
+        let later = JobProgress.Estimate(snapshot(objects: 1, done: 0, bytes: 900, of: 1000), elapsedSeconds: 18)
+        #expect(early.secondsLeft == 18)
+        #expect(later.secondsLeft! < early.secondsLeft!)
+        #expect(abs(later.secondsLeft! - 2) < 1e-9)
+    }
+
+    @Test func doneIsDoneAndUnknownIsUnknown() {
+        let done = JobProgress.Estimate(snapshot(objects: 2, done: 2, bytes: 2000, of: 1000), elapsedSeconds: 5)
+        #expect(done.fractionDone == 1 && done.secondsLeft == 0)
+        // Gzip inputs read more bytes than they list: never past 99.9 % before the end.
+        let gzip = JobProgress.Estimate(snapshot(objects: 2, done: 1, bytes: 5000, of: 1000), elapsedSeconds: 5)
+        #expect(gzip.fractionDone == 0.999)
+        let nothing = JobProgress.Estimate(JobProgress.Snapshot(), elapsedSeconds: 0)
+        #expect(nothing.fractionDone == nil && nothing.secondsLeft == nil)
+        let byRecords = JobProgress.Estimate(snapshot(objects: 0, done: 0, bytes: 0, of: 0), elapsedSeconds: 4, recordsTotal: 10)
+        #expect(byRecords.fractionDone == 0)
+    }
+
+    @Test func anOlderSavedSnapshotStillDecodes() throws {
+        let saved = #"{"objectsTotal": 3, "objectsCompleted": 1, "phase": "transforming"}"#
+        let snapshot = try JSONDecoder().decode(JobProgress.Snapshot.self, from: Data(saved.utf8))
+        #expect(snapshot.objectsTotal == 3 && snapshot.objectsStopped == 0 && snapshot.bytesTotal == 0)
+    }
+}
