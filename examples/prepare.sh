@@ -25,7 +25,7 @@ stamp="$venv/.installed-$(sha256sum "$root/examples/requirements.txt" | cut -c1-
 if [ ! -f "$stamp" ]; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --disable-pip-version-check --progress-bar off -r "$root/examples/requirements.txt" \
-        | grep -E "^(Collecting|Successfully)" | sed 's/^/    /'
+        | grep -E "^(Collecting|Successfully)" | sed -e 's/ (from .*//' -e 's/^/    /'
     touch "$stamp"
 else
     echo "    already set up"

@@ -1,7 +1,7 @@
 import AWSSigV4
 import Foundation
 import HTTPTypes
-public import Hummingbird
+import Hummingbird
 public import Logging
 import NIOCore
 public import TransformSpec

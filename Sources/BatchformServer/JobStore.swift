@@ -70,6 +70,7 @@ final class JobStore: Sendable {
         self.connection = Mutex(connection)
     }
 
+    @discardableResult
     private func run<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
         try connection.withLock { try body($0) }
     }

@@ -1,5 +1,5 @@
 public import AWSSigV4
-public import Foundation
+import Foundation
 public import ObjectStorage
 import TransformSpec
 

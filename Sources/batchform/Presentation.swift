@@ -122,7 +122,7 @@ enum Units {
 }
 
 /// The engine's log lines to the job's `batchform.log`, and to the terminal with `--verbose`.
-struct JobLogFile: LogHandler {
+struct JobLogFile: MetadataLogHandler {
     final class Sink: Sendable {
         let handle: Mutex<FileHandle?>
         let echo: Bool
@@ -147,11 +147,6 @@ struct JobLogFile: LogHandler {
     var metadataProvider: Logger.MetadataProvider?
     var logLevel: Logger.Level = .info
 
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
     func log(event: LogEvent) {
         let time = Date().formatted(.iso8601)
         let level = event.level == .info ? "" : "\(event.level.rawValue.uppercased()): "
@@ -161,16 +156,11 @@ struct JobLogFile: LogHandler {
 
 /// `serve --log-format json`: one JSON object per line on stderr (time, level, message, and the
 /// event's metadata such as `job`), for log shippers.
-struct JSONLineLogHandler: LogHandler {
+struct JSONLineLogHandler: MetadataLogHandler {
     let label: String
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
     var logLevel: Logger.Level = .info
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
 
     func log(event: LogEvent) {
         var object: [String: String] = [
@@ -182,5 +172,15 @@ struct JSONLineLogHandler: LogHandler {
             return
         }
         FileHandle.standardError.write(line + Data("\n".utf8))
+    }
+}
+
+/// The metadata subscript every log handler here has the same way.
+protocol MetadataLogHandler: LogHandler {}
+
+extension MetadataLogHandler {
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
     }
 }

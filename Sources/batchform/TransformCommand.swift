@@ -38,13 +38,15 @@ struct TransformCommand: AsyncParsableCommand {
     @Option(help: "S3OutputPath: where <input>.out files go.") var output: String?
     @Option(help: "TransformInput.ContentType, sent as Content-Type.") var contentType: String?
     @Option(help: "TransformOutput.Accept, sent as Accept.") var accept: String?
-    @Option(help: "None | Line | RecordIO | TFRecord.") var splitType: String?
-    @Option(help: "None | Gzip.") var compression: String?
+    @Option(help: "SplitType: None (each object whole, the default) | Line | RecordIO | TFRecord.") var splitType: String?
+    @Option(help: "CompressionType: None | Gzip.") var compression: String?
     @Option(help: "BatchStrategy: SingleRecord | MultiRecord.") var strategy: String?
-    @Option(help: "MaxPayloadInMB.") var maxPayloadMb: Int?
-    @Option(help: "MaxConcurrentTransforms: requests in flight per instance.") var maxConcurrent: Int?
+    @Option(help: "MaxPayloadInMB: the largest request, 0 to 100 (default: the container's, else 6).") var maxPayloadMb: Int?
+    @Option(help: "MaxConcurrentTransforms: requests in flight per instance (default: the container's, else 1).")
+    var maxConcurrent: Int?
     @Option(help: "TransformResources.InstanceCount: model server processes to run.") var instanceCount: Int?
-    @Option(help: "TransformResources.InstanceType (recorded; default ml.m5.large).") var instanceType: String?
+    @Option(help: "TransformResources.InstanceType (default ml.m5.large; ml.p* and ml.g* give containers the GPUs).")
+    var instanceType: String?
     @Option(help: "AssembleWith: None | Line.") var assembleWith: String?
     @Option(help: "DataProcessing.InputFilter: a JSONPath applied to each record before the model (e.g. $[1:]).")
     var inputFilter: String?
@@ -53,8 +55,9 @@ struct TransformCommand: AsyncParsableCommand {
     @Option(help: "DataProcessing.JoinSource: Input | None (Input joins each answer onto its input record).")
     var joinSource: String?
     @Option(help: "A job Environment entry K=V (repeatable; wins over the model's).") var env: [String] = []
-    @Option(help: "ModelClientConfig.InvocationsTimeoutInSeconds.") var invocationTimeout: Int?
-    @Option(help: "ModelClientConfig.InvocationsMaxRetries.") var maxRetries: Int?
+    @Option(help: "ModelClientConfig.InvocationsTimeoutInSeconds, 1 to 3600 (default 600).") var invocationTimeout: Int?
+    @Option(help: "ModelClientConfig.InvocationsMaxRetries, 0 to 3 (default 3): timeouts, 5xx and lost connections.")
+    var maxRetries: Int?
     @Option(help: "Seconds to wait for the model's first healthy /ping.") var startupTimeout: Int = 300
     @Option(help: "Where the job's log (batchform.log) and model server logs go (default ./batchform-logs/<job>/).")
     var logDir: String?

@@ -133,6 +133,11 @@ def test_sklearn_worker_response_with_a_content_type_for_a_status(tmp_path, regr
     np.testing.assert_allclose(numbers(outputs["part-1.csv.out"].decode()), model.predict(chunks[1]), rtol=1e-9)
 
 
+def json_rows(path, array):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(array.tolist()))
+
+
 def json_instances(path, array):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"instances": array.tolist()}))
@@ -192,10 +197,6 @@ def test_sklearn_transform_fn(tmp_path):
 
 def test_sklearn_handlers_that_take_a_context(tmp_path, regression):
     model, x = regression
-
-    def json_rows(path, chunk):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(chunk.tolist()))
 
     package(tmp_path, {"model.joblib": joblib_bytes(model)}, "sklearn_context")
     chunks = split_inputs(tmp_path, x, writer=json_rows, suffix="json")
@@ -311,10 +312,6 @@ def test_pytorch_model_fn_only_uses_the_framework_defaults(tmp_path):
     torch.save(model.state_dict(), buffer)
     package(tmp_path, {"model.pth": buffer.getvalue()}, "pytorch_model_fn")
     x = features(50, 3, seed=6).astype("float32")
-
-    def json_rows(path, chunk):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(chunk.tolist()))
 
     chunks = split_inputs(tmp_path, x, writer=json_rows, suffix="json")
     outputs = transform(tmp_path, PYTORCH_IMAGE, "--content-type", "application/json", "--accept", "application/json")

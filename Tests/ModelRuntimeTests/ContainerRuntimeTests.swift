@@ -42,7 +42,7 @@ import Testing
         let folder = NSTemporaryDirectory() + "engines-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         for name in ["podman", "docker", "nerdctl"] {
-            FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+            _ = FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
         }
         #expect(try ContainerEngine.find(environment: ["PATH": folder])?.executable == "\(folder)/podman")
         try FileManager.default.removeItem(atPath: "\(folder)/podman")

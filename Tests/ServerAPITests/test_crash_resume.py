@@ -1,6 +1,5 @@
 """kill -9 the server mid-job, start it again: the job finishes, redoing only unfinished objects."""
 import json
-import os
 import time
 from pathlib import Path
 

@@ -70,7 +70,7 @@ import Testing
     @Test func abandonedTemporariesOfAnEarlierRunAreRemoved() async throws {
         try FileManager.default.createDirectory(atPath: allowed + "/out", withIntermediateDirectories: true)
         for name in [".a.csv.out.batchform-123.tmp", ".other.out.batchform-9.tmp", "a.csv.out.keep"] {
-            FileManager.default.createFile(atPath: allowed + "/out/" + name, contents: Data())
+            _ = FileManager.default.createFile(atPath: allowed + "/out/" + name, contents: Data())
         }
         await store.removeAbandonedTemporaries(for: [.file(path: allowed + "/out/a.csv.out")])
         #expect(try FileManager.default.contentsOfDirectory(atPath: allowed + "/out").sorted() == [".other.out.batchform-9.tmp", "a.csv.out.keep"])

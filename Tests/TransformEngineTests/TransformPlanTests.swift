@@ -17,7 +17,7 @@ import TransformSpec
             try FileManager.default.createDirectory(
                 atPath: String(path[..<path.lastIndex(of: "/")!]), withIntermediateDirectories: true
             )
-            FileManager.default.createFile(atPath: path, contents: Data("x\n".utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data("x\n".utf8))
         }
     }
 
@@ -161,7 +161,7 @@ import TransformSpec
     @Test func aManifestListsPrefixPlusEachKey() async throws {
         let manifest = "\(root)/list.manifest"
         let body = #"[{"prefix": "\#(root)/data/"}, "in/a.csv", "in2/c.csv"]"#
-        FileManager.default.createFile(atPath: manifest, contents: Data(body.utf8))
+        _ = FileManager.default.createFile(atPath: manifest, contents: Data(body.utf8))
         #expect(
             try await plan("list.manifest", type: "ManifestFile")
                 == ["data/in/a.csv": "out/in/a.csv.out", "data/in2/c.csv": "out/in2/c.csv.out"]
@@ -170,7 +170,7 @@ import TransformSpec
 
     @Test func aManifestEntryThatDoesNotExistIsNamed() async throws {
         let manifest = "\(root)/bad.manifest"
-        FileManager.default.createFile(atPath: manifest, contents: Data(#"[{"prefix": "data/"}, "missing.csv"]"#.utf8))
+        _ = FileManager.default.createFile(atPath: manifest, contents: Data(#"[{"prefix": "data/"}, "missing.csv"]"#.utf8))
         await #expect {
             _ = try await plan("bad.manifest", type: "ManifestFile")
         } throws: { error in
@@ -181,7 +181,7 @@ import TransformSpec
     @Test func aManifestKeyThatWouldWriteOutsideTheOutputPathIsRefused() async throws {
         let manifest = "\(root)/escape.manifest"
         let body = #"[{"prefix": "\#(root)/data/in/"}, "../in2/c.csv"]"#
-        FileManager.default.createFile(atPath: manifest, contents: Data(body.utf8))
+        _ = FileManager.default.createFile(atPath: manifest, contents: Data(body.utf8))
         await #expect {
             _ = try await plan("escape.manifest", type: "ManifestFile")
         } throws: { error in

@@ -10,7 +10,6 @@ import importlib.util
 import inspect
 import json
 import os
-import pickle
 import sys
 import threading
 
