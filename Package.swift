@@ -133,11 +133,17 @@ let package = Package(
         .target(name: "FuzzSupport", path: "Tests/FuzzSupport", swiftSettings: swiftSettings),
         .testTarget(name: "TransformSpecTests", dependencies: ["TransformSpec"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "AWSSigV4Tests", dependencies: ["AWSSigV4"], exclude: ["botocore-vectors.json"], swiftSettings: swiftSettings
+            name: "AWSSigV4Tests",
+            dependencies: ["AWSSigV4"],
+            exclude: ["botocore-vectors.json"],
+            swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "RecordsTests",
-            dependencies: ["FuzzSupport", "Records", "ObjectStorage", "TransformSpec", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "FuzzSupport", "Records", "ObjectStorage", "TransformSpec",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -52,9 +52,14 @@ final class TrivialModelHandler: ChannelInboundHandler {
                 answer = Self.echo ? received : Self.answers.getSlice(at: 0, length: min(records, 4 << 20) * 2)!
             default: status = .notFound
             }
-            var headers = HTTPHeaders([("Content-Length", String(answer.readableBytes)), ("Content-Type", "text/plain")])
+            var headers = HTTPHeaders([
+                ("Content-Length", String(answer.readableBytes)), ("Content-Type", "text/plain"),
+            ])
             if !keepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+                promise: nil
+            )
             if answer.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(answer))), promise: nil) }
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
             if !keepAlive { context.close(promise: nil) }

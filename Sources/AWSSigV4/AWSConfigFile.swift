@@ -15,7 +15,9 @@ public enum AWSConfigFile {
                 if current == wanted { found = found ?? [:] }
                 continue
             }
-            guard current == wanted, rawLine.first?.isWhitespace != true, let equals = line.firstIndex(of: "=") else { continue }
+            guard current == wanted, rawLine.first?.isWhitespace != true, let equals = line.firstIndex(of: "=") else {
+                continue
+            }
             let key = line[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
             found?[key] = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
         }

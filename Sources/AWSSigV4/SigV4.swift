@@ -9,7 +9,12 @@ public struct SigV4Request: Sendable {
     public var query: [(name: String, value: String)]
     public var headers: [(name: String, value: String)]
 
-    public init(method: String, path: String, query: [(name: String, value: String)] = [], headers: [(name: String, value: String)]) {
+    public init(
+        method: String,
+        path: String,
+        query: [(name: String, value: String)] = [],
+        headers: [(name: String, value: String)]
+    ) {
         self.method = method
         self.path = path
         self.query = query
@@ -48,7 +53,11 @@ public struct SigV4Signer: Sendable {
     /// The headers to add so that `request` is signed at `date`: `x-amz-date`,
     /// `x-amz-content-sha256` (S3 only), `x-amz-security-token` when the credentials have one, and
     /// `Authorization`. `request.headers` must already hold `host` and every header to sign.
-    public func signingHeaders(for request: SigV4Request, payloadHash: String, date: Date) -> [(name: String, value: String)] {
+    public func signingHeaders(
+        for request: SigV4Request,
+        payloadHash: String,
+        date: Date
+    ) -> [(name: String, value: String)] {
         var added: [(name: String, value: String)] = [("x-amz-date", Self.timestamp(date))]
         if service == "s3" { added.append(("x-amz-content-sha256", payloadHash)) }
         if let token = credentials.sessionToken { added.append(("x-amz-security-token", token)) }
@@ -57,18 +66,27 @@ public struct SigV4Signer: Sendable {
         let signedHeaders = Self.canonicalHeaderNames(signed.headers)
         let signature = self.signature(signed, signedHeaders: signedHeaders, payloadHash: payloadHash, date: date)
         let scope = Self.scope(date: date, region: region, service: service)
-        added.append((
-            "Authorization",
-            "\(Self.algorithm) Credential=\(credentials.accessKeyId)/\(scope), SignedHeaders=\(signedHeaders.joined(separator: ";")), Signature=\(signature)"
-        ))
+        added.append(
+            (
+                "Authorization",
+                "\(Self.algorithm) Credential=\(credentials.accessKeyId)/\(scope), SignedHeaders=\(signedHeaders.joined(separator: ";")), Signature=\(signature)"
+            )
+        )
         return added
     }
 
     /// The hex signature of `request` over the named headers (lower-case, sorted).
     public func signature(_ request: SigV4Request, signedHeaders: [String], payloadHash: String, date: Date) -> String {
-        let canonical = Self.canonicalRequest(request, signedHeaders: signedHeaders, payloadHash: payloadHash, service: service)
+        let canonical = Self.canonicalRequest(
+            request,
+            signedHeaders: signedHeaders,
+            payloadHash: payloadHash,
+            service: service
+        )
         let scope = Self.scope(date: date, region: region, service: service)
-        let stringToSign = [Self.algorithm, Self.timestamp(date), scope, Self.sha256Hex(Data(canonical.utf8))].joined(separator: "\n")
+        let stringToSign = [Self.algorithm, Self.timestamp(date), scope, Self.sha256Hex(Data(canonical.utf8))].joined(
+            separator: "\n"
+        )
         return Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: signingKey(date: date)))
     }
 
@@ -80,7 +98,12 @@ public struct SigV4Signer: Sendable {
         return key
     }
 
-    static func canonicalRequest(_ request: SigV4Request, signedHeaders: [String], payloadHash: String, service: String) -> String {
+    static func canonicalRequest(
+        _ request: SigV4Request,
+        signedHeaders: [String],
+        payloadHash: String,
+        service: String
+    ) -> String {
         // S3 signs the path exactly as sent; every other service signs it normalized and encoded again.
         let path = request.path.isEmpty ? "/" : request.path
         let canonicalPath = service == "s3" ? path : uriEncode(normalized(path), keepSlash: true)
@@ -97,7 +120,9 @@ public struct SigV4Signer: Sendable {
     }
 
     /// Headers that proxies may add or change are left unsigned, as botocore leaves them.
-    static let unsignedHeaders: Set<String> = ["authorization", "expect", "transfer-encoding", "user-agent", "x-amzn-trace-id"]
+    static let unsignedHeaders: Set<String> = [
+        "authorization", "expect", "transfer-encoding", "user-agent", "x-amzn-trace-id",
+    ]
 
     static func canonicalHeaderNames(_ headers: [(name: String, value: String)]) -> [String] {
         Array(Set(headers.map { $0.name.lowercased() }).subtracting(unsignedHeaders)).sorted()
@@ -109,7 +134,8 @@ public struct SigV4Signer: Sendable {
         encoded.reserveCapacity(text.utf8.count)
         for byte in text.utf8 {
             switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"),
                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 encoded.unicodeScalars.append(Unicode.Scalar(byte))
             case UInt8(ascii: "/") where keepSlash:
@@ -144,7 +170,9 @@ public struct SigV4Signer: Sendable {
         return String(decoding: characters, as: UTF8.self)
     }
 
-    static func scope(date: Date, region: String, service: String) -> String { "\(day(date))/\(region)/\(service)/aws4_request" }
+    static func scope(date: Date, region: String, service: String) -> String {
+        "\(day(date))/\(region)/\(service)/aws4_request"
+    }
 
     /// `YYYYMMDD'T'HHMMSS'Z'` in UTC.
     public static func timestamp(_ date: Date) -> String {
@@ -170,7 +198,9 @@ public struct SigV4Signer: Sendable {
         else { return nil }
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar.date(from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second))
+        return calendar.date(
+            from: DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
+        )
     }
 }
 

@@ -32,7 +32,9 @@ public struct SigV4Verifier: Sendable {
 
     /// Returns the verified credentials' access key id. `secret` looks up a key id's credentials.
     public func verify(
-        _ request: SigV4Request, payloadHash: String, now: Date = Date(),
+        _ request: SigV4Request,
+        payloadHash: String,
+        now: Date = Date(),
         secret: (String) -> AWSCredentials?
     ) throws(SigV4Error) -> String {
         func header(_ name: String) -> String? { request.headers.first { $0.name.lowercased() == name }?.value }
@@ -47,24 +49,34 @@ public struct SigV4Verifier: Sendable {
             let signature = fields["Signature"]
         else {
             throw SigV4Error(
-                .IncompleteSignature, "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters."
+                .IncompleteSignature,
+                "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' parameters."
             )
         }
         let scope = credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard scope.count == 5, scope[4] == "aws4_request" else {
-            throw SigV4Error(.IncompleteSignature, "Credential must have the form <key>/<date>/<region>/<service>/aws4_request.")
+            throw SigV4Error(
+                .IncompleteSignature,
+                "Credential must have the form <key>/<date>/<region>/<service>/aws4_request."
+            )
         }
         guard let stamp = header("x-amz-date"), let date = SigV4Signer.date(fromTimestamp: stamp) else {
             throw SigV4Error(.IncompleteSignature, "Signed requests need an x-amz-date header (YYYYMMDDTHHMMSSZ).")
         }
         guard abs(date.timeIntervalSince(now)) <= allowedSkew else {
-            throw SigV4Error(.InvalidSignatureException, "Signature expired: \(stamp) is more than 15 minutes from the server's time.")
+            throw SigV4Error(
+                .InvalidSignatureException,
+                "Signature expired: \(stamp) is more than 15 minutes from the server's time."
+            )
         }
         guard let credentials = secret(scope[0]) else {
             throw SigV4Error(.InvalidClientTokenId, "The security token included in the request is invalid.")
         }
         guard scope[1] == SigV4Signer.timestamp(date).prefix(8), scope[3] == service else {
-            throw SigV4Error(.SignatureDoesNotMatch, "Credential scope \(scope[1...3].joined(separator: "/")) does not match the request.")
+            throw SigV4Error(
+                .SignatureDoesNotMatch,
+                "Credential scope \(scope[1...3].joined(separator: "/")) does not match the request."
+            )
         }
         let signer = SigV4Signer(credentials: credentials, region: scope[2], service: service)
         let names = signedHeaders.split(separator: ";").map { String($0) }
@@ -82,7 +94,8 @@ public struct SigV4Verifier: Sendable {
     }
 
     private func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
         guard x.count == y.count else { return false }
         return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
     }

@@ -35,20 +35,29 @@ public enum BatchformServer {
         let api = SageMakerAPI(store: store, executor: executor, settings: settings, events: logger)
 
         let router = Router()
-        router.add(middleware: SigV4Authentication(credentials: settings.credentials, maxBodyBytes: settings.maxRequestBytes))
+        router.add(
+            middleware: SigV4Authentication(credentials: settings.credentials, maxBodyBytes: settings.maxRequestBytes)
+        )
         router.post("/") { request, _ -> Response in
             var request = request
             let body = try await request.collectBody(upTo: settings.maxRequestBytes)
             let target = request.headers[HTTPField.Name("X-Amz-Target")!] ?? ""
             guard target.hasPrefix("SageMaker.") else {
                 return AWSJSON.error(
-                    APIError("UnknownOperationException", "X-Amz-Target must name a SageMaker operation (SageMaker.<Operation>).")
+                    APIError(
+                        "UnknownOperationException",
+                        "X-Amz-Target must name a SageMaker operation (SageMaker.<Operation>)."
+                    )
                 )
             }
             do throws(APIError) {
                 let region = request.headers[.authorization].flatMap(SigV4Request.region(ofAuthorization:))
                 return AWSJSON.response(
-                    try await api.call(String(target.dropFirst("SageMaker.".count)), body: Data(body.readableBytesView), region: region)
+                    try await api.call(
+                        String(target.dropFirst("SageMaker.".count)),
+                        body: Data(body.readableBytesView),
+                        region: region
+                    )
                 )
             } catch {
                 if error.status >= 500 { logger.error("\(target) failed: \(error.message)") }
@@ -75,7 +84,9 @@ public enum BatchformServer {
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
                 // Tests and scripts wait for this line (port 0 picks a free port).
-                FileHandle.standardOutput.write(Data("Batchform API listening on http://\(settings.host):\(port)\n".utf8))
+                FileHandle.standardOutput.write(
+                    Data("Batchform API listening on http://\(settings.host):\(port)\n".utf8)
+                )
             },
             logger: logger
         )
@@ -95,7 +106,11 @@ struct SigV4Authentication<Context: RequestContext>: RouterMiddleware {
     let credentials: [String: AWSCredentials]
     let maxBodyBytes: Int
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         if credentials.isEmpty || ["/healthz", "/metrics"].contains(request.uri.path) {
             return try await next(request, context)
         }
@@ -106,12 +121,15 @@ struct SigV4Authentication<Context: RequestContext>: RouterMiddleware {
             headers.append((name: "host", value: authority))
         }
         let signed = SigV4Request(
-            method: request.method.rawValue, path: request.uri.path,
-            query: SigV4Request.queryItems(request.uri.query ?? ""), headers: headers
+            method: request.method.rawValue,
+            path: request.uri.path,
+            query: SigV4Request.queryItems(request.uri.query ?? ""),
+            headers: headers
         )
         do {
             _ = try SigV4Verifier(service: "sagemaker").verify(
-                signed, payloadHash: SigV4Signer.sha256Hex(body.readableBytesView)
+                signed,
+                payloadHash: SigV4Signer.sha256Hex(body.readableBytesView)
             ) { credentials[$0] }
         } catch {
             return AWSJSON.error(Self.apiError(error))
@@ -125,7 +143,8 @@ struct SigV4Authentication<Context: RequestContext>: RouterMiddleware {
         case .MissingAuthenticationToken: APIError("MissingAuthenticationTokenException", error.message, status: 403)
         case .IncompleteSignature: APIError("IncompleteSignatureException", error.message, status: 403)
         case .InvalidClientTokenId: APIError("UnrecognizedClientException", error.message, status: 403)
-        case .SignatureDoesNotMatch, .InvalidSignatureException: APIError("InvalidSignatureException", error.message, status: 403)
+        case .SignatureDoesNotMatch, .InvalidSignatureException:
+            APIError("InvalidSignatureException", error.message, status: 403)
         }
     }
 }
@@ -143,14 +162,23 @@ enum AWSJSON {
     }
 
     static func error(_ error: APIError) -> Response {
-        let body = (try? JSONSerialization.data(withJSONObject: ["__type": error.type, "message": error.message])) ?? Data()
+        let body =
+            (try? JSONSerialization.data(withJSONObject: ["__type": error.type, "message": error.message])) ?? Data()
         return response(body, status: .init(code: error.status))
     }
 }
 
 extension Response {
-    static func text(_ text: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain; charset=utf-8") -> Response {
-        Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: text)))
+    static func text(
+        _ text: String,
+        status: HTTPResponse.Status = .ok,
+        contentType: String = "text/plain; charset=utf-8"
+    ) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: contentType],
+            body: .init(byteBuffer: ByteBuffer(string: text))
+        )
     }
 }
 
@@ -162,7 +190,9 @@ enum JobLogs {
             let time = Date(timeIntervalSince1970: entry.time).formatted(.iso8601)
             text += "\(time) [batchform] \(entry.line)\n"
         }
-        let files = ((try? FileManager.default.contentsOfDirectory(atPath: logDirectory)) ?? []).filter { $0.hasSuffix(".log") }
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: logDirectory)) ?? []).filter {
+            $0.hasSuffix(".log")
+        }
         for file in files.sorted() {
             guard let contents = FileManager.default.contents(atPath: "\(logDirectory)/\(file)") else { continue }
             text += "==> \(file.dropLast(4)) <==\n" + String(decoding: contents, as: UTF8.self)

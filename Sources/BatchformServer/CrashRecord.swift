@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Writes down that the server crashed (a trap, a bad access, an abort), so the next start can

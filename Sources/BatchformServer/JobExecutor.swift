@@ -23,7 +23,12 @@ actor JobExecutor {
     /// The server's own log: one line per job event, for whoever runs `batchform serve`.
     private let events: Logger
 
-    init(store: JobStore, settings: ServerSettings, metrics: ServerMetrics, events: Logger = Logger(label: "batchform.serve")) {
+    init(
+        store: JobStore,
+        settings: ServerSettings,
+        metrics: ServerMetrics,
+        events: Logger = Logger(label: "batchform.serve")
+    ) {
         self.store = store
         self.settings = settings
         self.metrics = metrics
@@ -43,14 +48,21 @@ actor JobExecutor {
             let unfinished = try store.unfinishedRuns(of: job.name)
             var reason: String?
             if let crashSignal, unfinished > 0 {
-                reason = "The Batchform server crashed (signal \(crashSignal)) while this job was running, so the job is not "
+                reason =
+                    "The Batchform server crashed (signal \(crashSignal)) while this job was running, so the job is not "
                     + "resumed: running it again could crash the server again. Read the job's logs, then create it again."
             } else if unfinished >= Self.maxUnfinishedRuns {
-                reason = "The Batchform server stopped without finishing this job \(unfinished) times in a row, so the job "
+                reason =
+                    "The Batchform server stopped without finishing this job \(unfinished) times in a row, so the job "
                     + "is not resumed again. Read the job's logs and the server's output, then create it again."
             }
             if let reason {
-                try store.setStatus(of: job.name, to: .Failed, failureReason: reason, ended: Date().timeIntervalSince1970)
+                try store.setStatus(
+                    of: job.name,
+                    to: .Failed,
+                    failureReason: reason,
+                    ended: Date().timeIntervalSince1970
+                )
                 try store.appendLog(job: job.name, "Job Failed: \(reason)")
                 try store.endRun(of: job.name)
                 events.error("job failed at restart", metadata: ["job": "\(job.name)", "reason": "\(reason)"])
@@ -131,18 +143,29 @@ actor JobExecutor {
             let model = try ModelDefinition(validating: job.model)
             let configuration = try TransformJobConfiguration(validating: job.request)
             var options = RunOptions(
-                logDirectory: settings.logDirectory(of: name), startupTimeout: settings.startupTimeout,
-                workingDirectory: settings.workingDirectory, s3: settings.s3, confinement: settings.confinement
+                logDirectory: settings.logDirectory(of: name),
+                startupTimeout: settings.startupTimeout,
+                workingDirectory: settings.workingDirectory,
+                s3: settings.s3,
+                confinement: settings.confinement
             )
             options.completedInputs = try await completedInputs(of: name)
             keepEarlierRunLogs(in: options.logDirectory)
             options.objectEvents = { [store, events] event in
                 Self.record(event, of: name, in: store, logger: logger)
                 if case .failed(let reason) = event.kind {
-                    events.warning("object failed", metadata: ["job": "\(name)", "input": "\(event.input)", "reason": "\(reason)"])
+                    events.warning(
+                        "object failed",
+                        metadata: ["job": "\(name)", "input": "\(event.input)", "reason": "\(reason)"]
+                    )
                 }
             }
-            let transformJob = TransformJob(model: model, configuration: configuration, options: options, logger: logger)
+            let transformJob = TransformJob(
+                model: model,
+                configuration: configuration,
+                options: options,
+                logger: logger
+            )
             attach(transformJob.progress, to: name)
             metrics.jobStarted(transformJob.progress)
             defer { metrics.jobEnded(transformJob.progress) }
@@ -157,7 +180,10 @@ actor JobExecutor {
             }
             try store.setProgress(of: name, transformJob.progress.snapshot)
             try store.setStatus(
-                of: name, to: result.status, failureReason: result.failureReason, ended: result.endTime
+                of: name,
+                to: result.status,
+                failureReason: result.failureReason,
+                ended: result.endTime
             )
             logger.info("Job \(result.status.rawValue).\(result.failureReason.map { " FailureReason: \($0)" } ?? "")")
             var metadata: Logger.Metadata = [
@@ -165,7 +191,11 @@ actor JobExecutor {
                 "records": "\(transformJob.progress.snapshot.recordsProcessed)",
             ]
             if let reason = result.failureReason { metadata["reason"] = "\(reason)" }
-            events.log(level: result.status == .Failed ? .error : .info, "job \(result.status.rawValue.lowercased())", metadata: metadata)
+            events.log(
+                level: result.status == .Failed ? .error : .info,
+                "job \(result.status.rawValue.lowercased())",
+                metadata: metadata
+            )
         } catch {
             let reason = (error as? ValidationException)?.message ?? "\(error)"
             logger.error("Job Failed: \(reason)")
@@ -178,9 +208,11 @@ actor JobExecutor {
     private func keepEarlierRunLogs(in directory: String) {
         let files = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         let stamp = Int(Date().timeIntervalSince1970)
-        for file in files where file.hasPrefix("instance-") && file.hasSuffix(".log") && file.split(separator: ".").count == 2 {
+        for file in files
+        where file.hasPrefix("instance-") && file.hasSuffix(".log") && file.split(separator: ".").count == 2 {
             try? FileManager.default.moveItem(
-                atPath: "\(directory)/\(file)", toPath: "\(directory)/\(file.dropLast(4)).before-\(stamp).log"
+                atPath: "\(directory)/\(file)",
+                toPath: "\(directory)/\(file.dropLast(4)).before-\(stamp).log"
             )
         }
     }

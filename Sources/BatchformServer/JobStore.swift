@@ -113,7 +113,11 @@ final class JobStore: Sendable {
     }
 
     private func storedModel(_ row: [SQLiteValue]) throws -> StoredModel {
-        StoredModel(request: try decode(CreateModelRequest.self, row[1]), name: row[0].text ?? "", created: row[2].real ?? 0)
+        StoredModel(
+            request: try decode(CreateModelRequest.self, row[1]),
+            name: row[0].text ?? "",
+            created: row[2].real ?? 0
+        )
     }
 
     // MARK: Jobs
@@ -152,8 +156,12 @@ final class JobStore: Sendable {
     /// Changes a job's status; `from` guards against overwriting a status another path set.
     @discardableResult
     func setStatus(
-        of name: String, to status: TransformJobStatus, from expected: [TransformJobStatus]? = nil,
-        failureReason: String? = nil, started: Double? = nil, ended: Double? = nil
+        of name: String,
+        to status: TransformJobStatus,
+        from expected: [TransformJobStatus]? = nil,
+        failureReason: String? = nil,
+        started: Double? = nil,
+        ended: Double? = nil
     ) throws -> Bool {
         try run { db in
             var sql = """
@@ -161,7 +169,8 @@ final class JobStore: Sendable {
                 ended = coalesce(?, ended), modified = ? WHERE name = ?
                 """
             var parameters: [SQLiteValue] = [
-                .text(status.rawValue), failureReason.map(SQLiteValue.text) ?? .null, started.map(SQLiteValue.real) ?? .null,
+                .text(status.rawValue), failureReason.map(SQLiteValue.text) ?? .null,
+                started.map(SQLiteValue.real) ?? .null,
                 ended.map(SQLiteValue.real) ?? .null, .real(Date().timeIntervalSince1970), .text(name),
             ]
             if let expected {
@@ -180,10 +189,15 @@ final class JobStore: Sendable {
 
     private func storedJob(_ row: [SQLiteValue]) throws -> StoredJob {
         StoredJob(
-            name: row[0].text ?? "", request: try decode(CreateTransformJobRequest.self, row[1]),
+            name: row[0].text ?? "",
+            request: try decode(CreateTransformJobRequest.self, row[1]),
             model: try decode(CreateModelRequest.self, row[2]),
-            status: TransformJobStatus(rawValue: row[3].text ?? "") ?? .Failed, failureReason: row[4].text,
-            created: row[5].real ?? 0, started: row[6].real, ended: row[7].real, modified: row[8].real ?? 0,
+            status: TransformJobStatus(rawValue: row[3].text ?? "") ?? .Failed,
+            failureReason: row[4].text,
+            created: row[5].real ?? 0,
+            started: row[6].real,
+            ended: row[7].real,
+            modified: row[8].real ?? 0,
             progress: row[9] == .null ? nil : try? decode(JobProgress.Snapshot.self, row[9])
         )
     }
@@ -214,13 +228,22 @@ final class JobStore: Sendable {
     func objects(of job: String) throws -> [StoredObject] {
         try run { db in
             try db.query("SELECT input, output, state FROM objects WHERE job = ?", [.text(job)])
-        }.map { StoredObject(input: $0[0].text ?? "", output: $0[1].text ?? "", state: ObjectState(rawValue: $0[2].text ?? "") ?? .failed) }
+        }.map {
+            StoredObject(
+                input: $0[0].text ?? "",
+                output: $0[1].text ?? "",
+                state: ObjectState(rawValue: $0[2].text ?? "") ?? .failed
+            )
+        }
     }
 
     /// Forgets objects that did not complete, so a rerun starts them over.
     func clearUnfinishedObjects(of job: String) throws {
         try run { db in
-            try db.query("DELETE FROM objects WHERE job = ? AND state != ?", [.text(job), .text(ObjectState.completed.rawValue)])
+            try db.query(
+                "DELETE FROM objects WHERE job = ? AND state != ?",
+                [.text(job), .text(ObjectState.completed.rawValue)]
+            )
         }
     }
 
@@ -257,7 +280,8 @@ final class JobStore: Sendable {
 
     func unfinishedRuns(of job: String) throws -> Int {
         try run { db in
-            try db.query("SELECT unfinished FROM runs WHERE job = ?", [.text(job)]).first?[0].integer.map { Int($0) } ?? 0
+            try db.query("SELECT unfinished FROM runs WHERE job = ?", [.text(job)]).first?[0].integer.map { Int($0) }
+                ?? 0
         }
     }
 }

@@ -39,7 +39,8 @@ struct RequestDecoder {
         for (path, original) in pinned {
             for extreme in [String(Int.max), String(Int.min)] {
                 message = message.replacingOccurrences(
-                    of: "Value '\(extreme)' at '\(path)'", with: "Value '\(original)' at '\(path)'"
+                    of: "Value '\(extreme)' at '\(path)'",
+                    with: "Value '\(original)' at '\(path)'"
                 )
             }
         }

@@ -9,7 +9,10 @@ struct SQLiteError: Error, CustomStringConvertible {
 
 /// A value bound to a statement parameter or read from a column.
 enum SQLiteValue: Sendable, Equatable {
-    case null, integer(Int64), real(Double), text(String)
+    case null
+    case integer(Int64)
+    case real(Double)
+    case text(String)
 
     var text: String? { if case .text(let value) = self { value } else { nil } }
     var integer: Int64? { if case .integer(let value) = self { value } else { nil } }

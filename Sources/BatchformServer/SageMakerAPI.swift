@@ -51,7 +51,10 @@ struct SageMakerAPI: Sendable {
         } catch let error as ValidationException {
             throw .validation(decoder.restoringValues(in: error.message))
         } catch let error as DecodingError {
-            throw APIError("SerializationException", "The request body does not match the \(operation) shape: \(describe(error))")
+            throw APIError(
+                "SerializationException",
+                "The request body does not match the \(operation) shape: \(describe(error))"
+            )
         } catch {
             throw .internalFailure("\(error)")
         }
@@ -95,7 +98,10 @@ struct SageMakerAPI: Sendable {
         }
         if request.SortOrder != "Ascending" { models.reverse() }
         let (page, next) = try Page.of(models, token: request.NextToken, maxResults: request.MaxResults)
-        return ListModelsResponse(Models: page.map { ModelSummary(name: $0.name, creationTime: $0.created, arns: arns) }, NextToken: next)
+        return ListModelsResponse(
+            Models: page.map { ModelSummary(name: $0.name, creationTime: $0.created, arns: arns) },
+            NextToken: next
+        )
     }
 
     // MARK: Transform jobs
@@ -115,10 +121,18 @@ struct SageMakerAPI: Sendable {
         // The inputs are listed now, as SageMaker does, so an empty or unreadable input is the
         // caller's error rather than a job that fails later.
         let options = RunOptions(
-            logDirectory: settings.logDirectory(of: configuration.name), startupTimeout: settings.startupTimeout,
-            workingDirectory: settings.workingDirectory, s3: settings.s3, confinement: settings.confinement
+            logDirectory: settings.logDirectory(of: configuration.name),
+            startupTimeout: settings.startupTimeout,
+            workingDirectory: settings.workingDirectory,
+            s3: settings.s3,
+            confinement: settings.confinement
         )
-        let check = TransformJob(model: definition, configuration: configuration, options: options, logger: .init(label: "create"))
+        let check = TransformJob(
+            model: definition,
+            configuration: configuration,
+            options: options,
+            logger: .init(label: "create")
+        )
         do {
             _ = try await check.plan()
         } catch let error as ValidationException {
@@ -128,13 +142,24 @@ struct SageMakerAPI: Sendable {
         }
         let now = Date().timeIntervalSince1970
         let job = StoredJob(
-            name: configuration.name, request: request, model: model.request, status: .InProgress, created: now, modified: now
+            name: configuration.name,
+            request: request,
+            model: model.request,
+            status: .InProgress,
+            created: now,
+            modified: now
         )
         guard try store.insert(job: job) else { throw duplicate(configuration.name) }
-        try store.appendLog(job: configuration.name, "CreateTransformJob: queued (model \(definition.name), image \(definition.image)).")
+        try store.appendLog(
+            job: configuration.name,
+            "CreateTransformJob: queued (model \(definition.name), image \(definition.image))."
+        )
         events.info(
             "job created",
-            metadata: ["job": "\(configuration.name)", "model": "\(definition.name)", "instances": "\(configuration.instanceCount)"]
+            metadata: [
+                "job": "\(configuration.name)", "model": "\(definition.name)",
+                "instances": "\(configuration.instanceCount)",
+            ]
         )
         await executor.enqueue(configuration.name)
         return CreateTransformJobResponse(TransformJobArn: arns.transformJob(configuration.name))
@@ -151,8 +176,13 @@ struct SageMakerAPI: Sendable {
         let name = try request.validatedName()
         guard let job = try store.job(named: name) else { throw APIError.jobNotFound(name, arns) }
         var response = DescribeTransformJobResponse(
-            request: job.request, arn: arns.transformJob(job.name), status: job.status,
-            failureReason: job.failureReason, creationTime: job.created, startTime: job.started, endTime: job.ended
+            request: job.request,
+            arn: arns.transformJob(job.name),
+            status: job.status,
+            failureReason: job.failureReason,
+            creationTime: job.created,
+            startTime: job.started,
+            endTime: job.ended
         )
         if let progress = await executor.progress(of: job.name) ?? job.progress {
             response.BatchformProgress = Self.progress(progress, of: job)
@@ -164,11 +194,16 @@ struct SageMakerAPI: Sendable {
         let elapsed = (job.ended ?? Date().timeIntervalSince1970) - (job.started ?? job.created)
         let allRead = snapshot.objectsCompleted == snapshot.objectsTotal && snapshot.objectsTotal > 0
         return BatchformProgress(
-            Phase: snapshot.phase, ObjectsTotal: snapshot.objectsTotal, ObjectsCompleted: snapshot.objectsCompleted,
-            ObjectsFailed: snapshot.objectsFailed, ObjectsResumed: snapshot.objectsSkipped,
-            RecordsProcessed: snapshot.recordsProcessed, RecordsFailed: snapshot.recordsFailed,
+            Phase: snapshot.phase,
+            ObjectsTotal: snapshot.objectsTotal,
+            ObjectsCompleted: snapshot.objectsCompleted,
+            ObjectsFailed: snapshot.objectsFailed,
+            ObjectsResumed: snapshot.objectsSkipped,
+            RecordsProcessed: snapshot.recordsProcessed,
+            RecordsFailed: snapshot.recordsFailed,
             RecordsTotal: allRead && snapshot.objectsSkipped == 0 ? snapshot.recordsProcessed : nil,
-            BytesProcessed: snapshot.bytesProcessed, BytesTotal: snapshot.bytesTotal,
+            BytesProcessed: snapshot.bytesProcessed,
+            BytesTotal: snapshot.bytesTotal,
             BytesPerSecond: elapsed > 0 ? (Double(snapshot.bytesProcessed) / elapsed).rounded() : 0,
             Instances: snapshot.instances.map { .init(Name: $0.name, State: $0.state, Invocations: $0.invocations) }
         )
@@ -195,8 +230,13 @@ struct SageMakerAPI: Sendable {
         let (page, next) = try Page.of(jobs, token: request.NextToken, maxResults: request.MaxResults)
         let summaries = page.map {
             TransformJobSummary(
-                name: $0.name, status: $0.status, creationTime: $0.created, endTime: $0.ended, lastModifiedTime: $0.modified,
-                failureReason: $0.failureReason, arns: arns
+                name: $0.name,
+                status: $0.status,
+                creationTime: $0.created,
+                endTime: $0.ended,
+                lastModifiedTime: $0.modified,
+                failureReason: $0.failureReason,
+                arns: arns
             )
         }
         return ListTransformJobsResponse(TransformJobSummaries: summaries, NextToken: next)
@@ -209,7 +249,12 @@ struct SageMakerAPI: Sendable {
         case .InProgress:
             if try await !executor.stop(job.name) {
                 // Between the store and the executor (it has just ended): nothing left to stop.
-                try store.setStatus(of: job.name, to: .Stopped, from: [.InProgress], ended: Date().timeIntervalSince1970)
+                try store.setStatus(
+                    of: job.name,
+                    to: .Stopped,
+                    from: [.InProgress],
+                    ended: Date().timeIntervalSince1970
+                )
             }
         case .Stopping, .Stopped:
             break

@@ -48,13 +48,29 @@ final class ServerMetrics: Sendable {
             for sample in samples { text += "\(name)\(sample.labels) \(sample.value)\n" }
         }
         metric(
-            "batchform_transform_jobs", "gauge", "Transform jobs by status.",
-            ["InProgress", "Completed", "Failed", "Stopping", "Stopped"].map { ("{status=\"\($0)\"}", "\(jobsByStatus[$0] ?? 0)") }
+            "batchform_transform_jobs",
+            "gauge",
+            "Transform jobs by status.",
+            ["InProgress", "Completed", "Failed", "Stopping", "Stopped"].map {
+                ("{status=\"\($0)\"}", "\(jobsByStatus[$0] ?? 0)")
+            }
         )
-        metric("batchform_records_processed_total", "counter", "Records whose answers were written.", [("", "\(totals.records)")])
-        metric("batchform_bytes_processed_total", "counter", "Input bytes sent to models and answered.", [("", "\(totals.bytes)")])
         metric(
-            "batchform_model_errors_total", "counter", "Invocations that failed after their retries.",
+            "batchform_records_processed_total",
+            "counter",
+            "Records whose answers were written.",
+            [("", "\(totals.records)")]
+        )
+        metric(
+            "batchform_bytes_processed_total",
+            "counter",
+            "Input bytes sent to models and answered.",
+            [("", "\(totals.bytes)")]
+        )
+        metric(
+            "batchform_model_errors_total",
+            "counter",
+            "Invocations that failed after their retries.",
             [("", "\(totals.modelErrors)")]
         )
         var cumulative = 0

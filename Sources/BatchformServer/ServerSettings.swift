@@ -4,7 +4,7 @@ public import ObjectStorage
 import TransformSpec
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// How `batchform serve` runs: where it listens, where it keeps state, who may call it, and
@@ -79,14 +79,17 @@ struct LocationPolicy: Sendable {
             guard case .file(let path) = uri else { return }
             try settings.confinement.check(path, member)
         } catch {
-            throw ValidationException(error.code == .invalidURI ? "\(member) \(location): \(error.message)" : error.message)
+            throw ValidationException(
+                error.code == .invalidURI ? "\(member) \(location): \(error.message)" : error.message
+            )
         }
     }
 
     /// Code the SDK submits (`SAGEMAKER_SUBMIT_DIRECTORY`), in a model's or a job's Environment.
     /// `/opt/ml/...` is the container's own path, not one of this machine's.
     func checkSubmitDirectory(in environment: [String: String], member: String) throws(ValidationException) {
-        guard let submitDirectory = environment["SAGEMAKER_SUBMIT_DIRECTORY"], !submitDirectory.hasPrefix("/opt/ml/") else {
+        guard let submitDirectory = environment["SAGEMAKER_SUBMIT_DIRECTORY"], !submitDirectory.hasPrefix("/opt/ml/")
+        else {
             return
         }
         try check(submitDirectory, member: "\(member) SAGEMAKER_SUBMIT_DIRECTORY")
@@ -113,7 +116,8 @@ enum LoopbackAddress {
                 let ipv6 = address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_addr }
                 let bytes = withUnsafeBytes(of: ipv6) { Array($0) }
                 let isLoopback = bytes.dropLast().allSatisfy { $0 == 0 } && bytes.last == 1
-                let isMappedIPv4Loopback = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
+                let isMappedIPv4Loopback =
+                    bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xff && bytes[11] == 0xff && bytes[12] == 127
                 guard isLoopback || isMappedIPv4Loopback else { return false }
             default:
                 return false

@@ -2,7 +2,7 @@ import Foundation
 public import ObjectStorage
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Runs SageMaker `inference.py` handlers with Batchform's built-in server
@@ -103,8 +103,12 @@ public struct BuiltinPythonRuntime: ModelRuntime {
 /// always sees a local folder.
 public enum SubmitDirectory {
     public static func localize(
-        _ environment: [String: String], modelDirectory: String, stores: ObjectStores, scratch: String,
-        workingDirectory: String, limits: ArchiveLimits
+        _ environment: [String: String],
+        modelDirectory: String,
+        stores: ObjectStores,
+        scratch: String,
+        workingDirectory: String,
+        limits: ArchiveLimits
     ) async throws -> [String: String] {
         guard let value = environment["SAGEMAKER_SUBMIT_DIRECTORY"], !value.isEmpty else { return environment }
         var environment = environment
@@ -120,7 +124,10 @@ public enum SubmitDirectory {
             return environment
         }
         environment["SAGEMAKER_SUBMIT_DIRECTORY"] = try await ModelArtifacts.unpack(
-            uri, stores: stores, into: scratch + "/code", limits: limits
+            uri,
+            stores: stores,
+            into: scratch + "/code",
+            limits: limits
         )
         return environment
     }

@@ -3,7 +3,7 @@ import Foundation
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A model server process in a process group of its own: a terminal's Ctrl-C reaches Batchform
@@ -23,7 +23,10 @@ public final class ChildProcess: Sendable {
         ProcessRecord.endRecordedGroup(at: record)
         let logDescriptor = open(logFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
         guard logDescriptor >= 0 else {
-            throw RuntimeError(.launchFailed, "Cannot open the log file \(logFile): \(String(cString: strerror(errno))).")
+            throw RuntimeError(
+                .launchFailed,
+                "Cannot open the log file \(logFile): \(String(cString: strerror(errno)))."
+            )
         }
         defer { close(logDescriptor) }
         pid = try Self.spawn(executable, arguments, environment, output: logDescriptor, dieWithParent: true)
@@ -46,8 +49,12 @@ public final class ChildProcess: Sendable {
         do {
             // `read` returns at the pipe's end; the command's words are passed as arguments, never parsed.
             _ = try spawn(
-                "/bin/sh", ["-c", "read _; exec \"$@\"", "batchform-watch"] + command, ProcessInfo.processInfo.environment,
-                input: ends[0], output: output, dieWithParent: false
+                "/bin/sh",
+                ["-c", "read _; exec \"$@\"", "batchform-watch"] + command,
+                ProcessInfo.processInfo.environment,
+                input: ends[0],
+                output: output,
+                dieWithParent: false
             )
         } catch {
             close(ends[1])
@@ -57,22 +64,26 @@ public final class ChildProcess: Sendable {
     }
 
     private static func spawn(
-        _ executable: String, _ arguments: [String], _ environment: [String: String], input: Int32? = nil,
-        output: Int32, dieWithParent: Bool
+        _ executable: String,
+        _ arguments: [String],
+        _ environment: [String: String],
+        input: Int32? = nil,
+        output: Int32,
+        dieWithParent: Bool
     ) throws -> Int32 {
         let nullInput = input == nil ? open("/dev/null", O_RDONLY | O_CLOEXEC) : -1
         defer { if nullInput >= 0 { close(nullInput) } }
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv + envp { free(pointer) }
         }
         var child = pid_t()
         let result = batchform_spawn(executable, argv, envp, input ?? nullInput, output, dieWithParent ? 1 : 0, &child)
         guard result == 0 else {
             throw RuntimeError(
-                .launchFailed, "Cannot start \(executable): \(String(cString: strerror(result))). "
+                .launchFailed,
+                "Cannot start \(executable): \(String(cString: strerror(result))). "
                     + "Check that it exists and is executable (chmod +x)."
             )
         }

@@ -1,7 +1,7 @@
 public import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The container engine on this machine: `BATCHFORM_CONTAINER_ENGINE`, else `podman`, else `docker`.
@@ -19,7 +19,8 @@ public struct ContainerEngine: Sendable, Equatable {
         if let chosen = environment["BATCHFORM_CONTAINER_ENGINE"], !chosen.isEmpty {
             guard let path = executablePath(chosen, environment: environment) else {
                 throw RuntimeError(
-                    .unsupportedImage, "BATCHFORM_CONTAINER_ENGINE is \(chosen), which is not an executable on PATH or a path to one."
+                    .unsupportedImage,
+                    "BATCHFORM_CONTAINER_ENGINE is \(chosen), which is not an executable on PATH or a path to one."
                 )
             }
             return ContainerEngine(executable: path)
@@ -105,14 +106,19 @@ public struct ContainerRuntime: ModelRuntime {
             process = try ChildProcess(
                 executable: engine.executable,
                 arguments: runArguments(name: name, port: port, launch: launch, variables: Array(contract.keys)),
-                environment: environment, logFile: launch.logFile
+                environment: environment,
+                logFile: launch.logFile
             )
         } catch {
             close(watch)
             throw error
         }
         return ContainerInstance(
-            name: name, baseURL: "http://127.0.0.1:\(port)", logFile: launch.logFile, process: process, engine: engine,
+            name: name,
+            baseURL: "http://127.0.0.1:\(port)",
+            logFile: launch.logFile,
+            process: process,
+            engine: engine,
             watch: watch
         )
     }

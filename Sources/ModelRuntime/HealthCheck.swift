@@ -9,7 +9,9 @@ public enum HealthCheck {
     /// Pings (2 s per attempt) until HTTP 200 or `deadline`. Fails at once, with the exit
     /// status, if the server process ends; both failures quote the server's last log lines.
     public static func waitUntilHealthy(
-        _ instance: any ModelInstance, client: ModelClient, startupTimeout: Duration
+        _ instance: any ModelInstance,
+        client: ModelClient,
+        startupTimeout: Duration
     ) async throws {
         let deadline = ContinuousClock.now + startupTimeout
         var pause = Duration.milliseconds(10)

@@ -4,7 +4,7 @@ public import ObjectStorage
 import Records
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Puts a model's `ModelDataUrl` where its server can read it: a directory is used as it is; a
@@ -12,7 +12,10 @@ import Records
 public enum ModelArtifacts {
     /// Returns the model directory. `scratch` is a fresh folder the caller removes afterwards.
     public static func prepare(
-        modelData: ObjectURI?, stores: ObjectStores, scratch: String, limits: ArchiveLimits
+        modelData: ObjectURI?,
+        stores: ObjectStores,
+        scratch: String,
+        limits: ArchiveLimits
     ) async throws -> String {
         guard let modelData else {
             let empty = scratch + "/model"
@@ -37,7 +40,10 @@ public enum ModelArtifacts {
     /// (default `~/.cache/batchform/models`), so the next job with the same model downloads nothing.
     /// A folder appears there only complete: it is unpacked beside it and renamed into place.
     static func cachedUnpack(
-        _ archive: ObjectURI, etag: String, stores: ObjectStores, limits: ArchiveLimits
+        _ archive: ObjectURI,
+        etag: String,
+        stores: ObjectStores,
+        limits: ArchiveLimits
     ) async throws -> String {
         let environment = ProcessInfo.processInfo.environment
         let cacheRoot = environment["BATCHFORM_CACHE_DIR"] ?? (NSHomeDirectory() + "/.cache/batchform")
@@ -50,7 +56,10 @@ public enum ModelArtifacts {
         _ = try await unpack(archive, stores: stores, into: partial, limits: limits)
         // Another job may have finished the same model first; either copy is complete.
         if rename(partial, target) != 0, !FileManager.default.fileExists(atPath: target) {
-            throw RuntimeError(.modelDataNotFound, "Could not place the unpacked \(archive) in \(target): \(String(cString: strerror(errno))).")
+            throw RuntimeError(
+                .modelDataNotFound,
+                "Could not place the unpacked \(archive) in \(target): \(String(cString: strerror(errno)))."
+            )
         }
         return target
     }
@@ -58,12 +67,16 @@ public enum ModelArtifacts {
     /// Unpacks a `.tar.gz` (a model, or the SDK's `sourcedir.tar.gz`) into a fresh folder `target`;
     /// returns `target`.
     public static func unpack(
-        _ archive: ObjectURI, stores: ObjectStores, into target: String, limits: ArchiveLimits
+        _ archive: ObjectURI,
+        stores: ObjectStores,
+        into target: String,
+        limits: ArchiveLimits
     ) async throws -> String {
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
         let compressed = try await stores.store(for: archive).openReader(archive)
         try await TarArchive(name: archive.description, limits: limits).extract(
-            from: GzipStream(AnyByteStream(compressed), name: archive.description), into: target
+            from: GzipStream(AnyByteStream(compressed), name: archive.description),
+            into: target
         )
         return target
     }

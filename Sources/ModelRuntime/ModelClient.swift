@@ -30,7 +30,9 @@ public final class ModelClient: Sendable {
             let colon = address.lastIndex(of: ":") ?? address.endIndex
             let port = Int(address[address.index(after: colon)...].prefix { $0.isNumber }) ?? 80
             let pool = ModelConnections(
-                host: String(address[..<colon]), port: port, maxIdle: maxConnectionsPerInstance,
+                host: String(address[..<colon]),
+                port: port,
+                maxIdle: maxConnectionsPerInstance,
                 maxResponseBytes: Self.maxResponseBytes
             )
             pools[instance.baseURL] = pool
@@ -57,7 +59,11 @@ public final class ModelClient: Sendable {
     /// Posts one mini-batch, retrying timeouts, connection errors and 5xx answers (never 4xx)
     /// up to `maxRetries` times with backoff. Returns the response body.
     public func invoke(
-        _ instance: any ModelInstance, body: ByteBuffer, contentType: String?, accept: String?, timeout: Duration,
+        _ instance: any ModelInstance,
+        body: ByteBuffer,
+        contentType: String?,
+        accept: String?,
+        timeout: Duration,
         maxRetries: Int
     ) async throws -> ByteBuffer {
         var headers: [(String, String)] = []
@@ -92,11 +98,18 @@ public final class ModelClient: Sendable {
 
     /// One request. 4xx answers and cancellation are thrown: retrying cannot help them.
     private func attemptInvocation(
-        _ request: Invocation, on instance: any ModelInstance, timeout: Duration, attempt: Int
+        _ request: Invocation,
+        on instance: any ModelInstance,
+        timeout: Duration,
+        attempt: Int
     ) async throws -> Attempt {
         do {
             let response = try await request.pool.request(
-                .POST, "/invocations", headers: request.headers, body: request.body, timeout: timeout
+                .POST,
+                "/invocations",
+                headers: request.headers,
+                body: request.body,
+                timeout: timeout
             )
             if (200..<300).contains(response.status) { return .answered(response.body) }
             let failure = RuntimeError(
@@ -172,14 +185,19 @@ public struct ExecutionParameters: Sendable, Equatable {
             return number.intValue
         }
         let parameters = ExecutionParameters(
-            maxConcurrentTransforms: try integer("MaxConcurrentTransforms", max: TransformJobConfiguration.maxConcurrentTransforms),
+            maxConcurrentTransforms: try integer(
+                "MaxConcurrentTransforms",
+                max: TransformJobConfiguration.maxConcurrentTransforms
+            ),
             batchStrategy: (object["BatchStrategy"] as? String).flatMap(BatchStrategy.init(anySpelling:)),
             maxPayloadInMB: try integer("MaxPayloadInMB", max: 100)
         )
         if let concurrency = parameters.maxConcurrentTransforms, let payload = parameters.maxPayloadInMB {
             do {
                 try TransformJobConfiguration.checkConcurrencyTimesPayload(
-                    concurrency, payload, source: "The model server's /execution-parameters answered \(answer): "
+                    concurrency,
+                    payload,
+                    source: "The model server's /execution-parameters answered \(answer): "
                 )
             } catch {
                 throw RuntimeError(.badExecutionParameters, error.message + " Or set them in the request.")
@@ -198,7 +216,8 @@ public struct ResolvedParameters: Sendable, Equatable, CustomStringConvertible {
 
     public init(job: TransformJobConfiguration, container: ExecutionParameters?) {
         maxConcurrentTransforms =
-            job.requestedMaxConcurrentTransforms ?? container?.maxConcurrentTransforms.flatMap { $0 > 0 ? $0 : nil } ?? 1
+            job.requestedMaxConcurrentTransforms ?? container?.maxConcurrentTransforms.flatMap { $0 > 0 ? $0 : nil }
+            ?? 1
         batchStrategy = job.requestedBatchStrategy ?? container?.batchStrategy ?? .multiRecord
         maxPayloadInMB = job.requestedMaxPayloadInMB ?? container?.maxPayloadInMB ?? 6
     }

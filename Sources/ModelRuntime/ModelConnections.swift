@@ -43,7 +43,11 @@ final class ModelConnections: Sendable {
     }
 
     func request(
-        _ method: HTTPMethod, _ path: String, headers: [(String, String)] = [], body: ByteBuffer? = nil, timeout: Duration
+        _ method: HTTPMethod,
+        _ path: String,
+        headers: [(String, String)] = [],
+        body: ByteBuffer? = nil,
+        timeout: Duration
     ) async throws -> Answer {
         let channel = try await connection()
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
@@ -51,9 +55,12 @@ final class ModelConnections: Sendable {
         for (name, value) in headers { head.headers.add(name: name, value: value) }
         head.headers.add(name: "Content-Length", value: String(body?.readableBytes ?? 0))
         let promise = channel.eventLoop.makePromise(of: Answer.self)
-        let timer = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000
-            + timeout.components.attoseconds / 1_000_000_000))
-        {
+        let timer = channel.eventLoop.scheduleTask(
+            in: .nanoseconds(
+                Int64(timeout.components.seconds) * 1_000_000_000
+                    + timeout.components.attoseconds / 1_000_000_000
+            )
+        ) {
             promise.fail(Failure.timedOut)
             channel.close(promise: nil)
         }
@@ -79,7 +86,10 @@ final class ModelConnections: Sendable {
     }
 
     func close() {
-        for channel in idle.withLock({ channels in defer { channels.removeAll() }; return channels }) {
+        for channel in idle.withLock({ channels in
+            defer { channels.removeAll() }
+            return channels
+        }) {
             channel.close(promise: nil)
         }
     }
@@ -102,11 +112,13 @@ final class ModelConnections: Sendable {
     }
 
     private func release(_ channel: any Channel, reuse: Bool) {
-        let kept = reuse && channel.isActive && idle.withLock { channels in
-            guard channels.count < maxIdle else { return false }
-            channels.append(channel)
-            return true
-        }
+        let kept =
+            reuse && channel.isActive
+            && idle.withLock { channels in
+                guard channels.count < maxIdle else { return false }
+                channels.append(channel)
+                return true
+            }
         if !kept { channel.close(promise: nil) }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 public import TransformSpec
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// What one model server instance needs to start.
@@ -17,7 +17,11 @@ public struct InstanceLaunch: Sendable {
     public var instanceType: String
 
     public init(
-        index: Int, jobName: String, modelDirectory: String, environment: [String: String], logFile: String,
+        index: Int,
+        jobName: String,
+        modelDirectory: String,
+        environment: [String: String],
+        logFile: String,
         instanceType: String = "ml.m5.large"
     ) {
         self.index = index
@@ -80,11 +84,15 @@ public struct LocalExecutableRuntime: ModelRuntime {
         environment.merge(launch.environment) { _, contract in contract }
         environment["SAGEMAKER_BIND_TO_PORT"] = String(port)
         let process = try ChildProcess(
-            executable: command[0], arguments: Array(command.dropFirst()) + ["serve"], environment: environment,
+            executable: command[0],
+            arguments: Array(command.dropFirst()) + ["serve"],
+            environment: environment,
             logFile: launch.logFile
         )
         return LocalProcessInstance(
-            name: "\(launch.jobName)-\(launch.index + 1)", baseURL: "http://127.0.0.1:\(port)", logFile: launch.logFile,
+            name: "\(launch.jobName)-\(launch.index + 1)",
+            baseURL: "http://127.0.0.1:\(port)",
+            logFile: launch.logFile,
             process: process
         )
     }
@@ -104,7 +112,11 @@ struct LocalProcessInstance: ModelInstance {
 /// the job's Environment on top (the job wins), then the platform's own variables. The three
 /// batch parameters are set only where the request set them.
 public enum InstanceEnvironment {
-    public static func build(model: ModelDefinition, job: TransformJobConfiguration, modelDirectory: String)
+    public static func build(
+        model: ModelDefinition,
+        job: TransformJobConfiguration,
+        modelDirectory: String
+    )
         -> [String: String]
     {
         var environment = model.environment
@@ -112,7 +124,9 @@ public enum InstanceEnvironment {
         environment["SM_MODEL_DIR"] = modelDirectory
         environment["SAGEMAKER_BATCH"] = "true"
         if let payload = job.requestedMaxPayloadInMB { environment["SAGEMAKER_MAX_PAYLOAD_IN_MB"] = String(payload) }
-        if let strategy = job.requestedBatchStrategy { environment["SAGEMAKER_BATCH_STRATEGY"] = strategy.environmentValue }
+        if let strategy = job.requestedBatchStrategy {
+            environment["SAGEMAKER_BATCH_STRATEGY"] = strategy.environmentValue
+        }
         if let concurrency = job.requestedMaxConcurrentTransforms {
             environment["SAGEMAKER_MAX_CONCURRENT_TRANSFORMS"] = String(concurrency)
         }
@@ -124,7 +138,9 @@ enum LoopbackPort {
     /// A port the kernel just handed out on 127.0.0.1; the server binds it right after.
     static func free() throws(RuntimeError) -> Int {
         let socketDescriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socketDescriptor >= 0 else { throw RuntimeError(.launchFailed, "Cannot open a socket to find a free port.") }
+        guard socketDescriptor >= 0 else {
+            throw RuntimeError(.launchFailed, "Cannot open a socket to find a free port.")
+        }
         defer { close(socketDescriptor) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

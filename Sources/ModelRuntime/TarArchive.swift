@@ -1,8 +1,8 @@
-public import ObjectStorage
 import NIOCore
+public import ObjectStorage
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// How far one archive may expand.
@@ -56,7 +56,9 @@ public struct TarArchive {
                 throw failure("it has more than \(limits.maxEntries) entries, more than a model archive may hold.")
             }
             guard Self.checksumMatches(bytes) else {
-                throw failure("entry \(entries) has a header whose checksum does not match: this is not a tar archive, or it is damaged.")
+                throw failure(
+                    "entry \(entries) has a header whose checksum does not match: this is not a tar archive, or it is damaged."
+                )
             }
             let type = bytes[156]
             let entryName = pending.path ?? Self.joinedName(bytes)
@@ -67,7 +69,10 @@ public struct TarArchive {
             case UInt8(ascii: "L"), UInt8(ascii: "K"), UInt8(ascii: "x"), UInt8(ascii: "g"):
                 // Metadata for the next entry: small by nature, so it is read whole, but bounded.
                 guard storedSize <= 1 << 20 else {
-                    throw refusal(entryName, "its \(Character(UnicodeScalar(type))) metadata is \(storedSize) bytes (at most 1 MiB).")
+                    throw refusal(
+                        entryName,
+                        "its \(Character(UnicodeScalar(type))) metadata is \(storedSize) bytes (at most 1 MiB)."
+                    )
                 }
                 let size = Int(storedSize)
                 guard let data = try await reader.read(Self.padded(size)) else { throw truncated() }
@@ -131,9 +136,17 @@ public struct TarArchive {
             case UInt8(ascii: "1"):
                 let targetComponents = (try? entryComponents(linkName)) ?? nil
                 guard let targetComponents, made[targetComponents.joined(separator: "/")] == .file else {
-                    throw refusal(entryName, "it is a hard link to \"\(linkName)\", which is not a file this archive has already written.")
+                    throw refusal(
+                        entryName,
+                        "it is a hard link to \"\(linkName)\", which is not a file this archive has already written."
+                    )
                 }
-                let targetParent = try openFolder(targetComponents.dropLast(), in: rootHandle, made: &made, entry: entryName)
+                let targetParent = try openFolder(
+                    targetComponents.dropLast(),
+                    in: rootHandle,
+                    made: &made,
+                    entry: entryName
+                )
                 defer { close(targetParent) }
                 let parent = try openFolder(components.dropLast(), in: rootHandle, made: &made, entry: entryName)
                 defer { close(parent) }
@@ -155,7 +168,10 @@ public struct TarArchive {
     /// The entry's path as components, nil for the root itself. Absolute paths and `..` are refused.
     func entryComponents(_ path: String) throws -> [String]? {
         if path.hasPrefix("/") && path != "/" {
-            throw refusal(path, "it is an absolute path. Re-create the archive with relative paths (tar -czf model.tar.gz -C model_dir .).")
+            throw refusal(
+                path,
+                "it is an absolute path. Re-create the archive with relative paths (tar -czf model.tar.gz -C model_dir .)."
+            )
         }
         let components = path.split(separator: "/").filter { $0 != "." }.map(String.init)
         if components.contains("..") {
@@ -168,18 +184,27 @@ public struct TarArchive {
     /// climb only through the real folders above the link (all `..` before any name).
     func checkSymlinkTarget(_ target: String, from depth: Int, entry: String) throws {
         guard !target.isEmpty, !target.hasPrefix("/") else {
-            throw refusal(entry, "it is a link to \"\(target)\"; links must be relative and point inside the model folder.")
+            throw refusal(
+                entry,
+                "it is a link to \"\(target)\"; links must be relative and point inside the model folder."
+            )
         }
         let parts = target.split(separator: "/").filter { $0 != "." }
         let climbs = parts.prefix { $0 == ".." }.count
         guard climbs <= depth, !parts.dropFirst(climbs).contains("..") else {
-            throw refusal(entry, "it is a link to \"\(target)\", which points outside the model folder, or climbs through a name that may itself be a link.")
+            throw refusal(
+                entry,
+                "it is a link to \"\(target)\", which points outside the model folder, or climbs through a name that may itself be a link."
+            )
         }
     }
 
     /// Opens the folder at `components` below the root, creating what is missing, never following a link.
     private func openFolder(
-        _ components: ArraySlice<String>, in root: Int32, made: inout [String: Made], entry: String
+        _ components: ArraySlice<String>,
+        in root: Int32,
+        made: inout [String: Made],
+        entry: String
     ) throws -> Int32 {
         var handle = dup(root)
         var walked: [String] = []
@@ -210,18 +235,29 @@ public struct TarArchive {
 
     /// A later entry may replace an earlier file or link of the same name, never a folder.
     private func removeForReplacement(
-        _ leaf: String, in parent: Int32, path: String, made: inout [String: Made], entry: String
+        _ leaf: String,
+        in parent: Int32,
+        path: String,
+        made: inout [String: Made],
+        entry: String
     ) throws {
         var status = stat()
         guard fstatat(parent, leaf, &status, AT_SYMLINK_NOFOLLOW) == 0 else { return }
         guard (status.st_mode & S_IFMT) != S_IFDIR else {
             throw refusal(entry, "a folder of that name is already there.")
         }
-        guard unlinkat(parent, leaf, 0) == 0 else { throw refusal(entry, "cannot replace the earlier entry: \(lastError()).") }
+        guard unlinkat(parent, leaf, 0) == 0 else {
+            throw refusal(entry, "cannot replace the earlier entry: \(lastError()).")
+        }
         made[path] = nil
     }
 
-    private func copy(_ size: Int, from reader: inout ExactReader<some ByteStream>, to file: Int32, entry: String) async throws {
+    private func copy(
+        _ size: Int,
+        from reader: inout ExactReader<some ByteStream>,
+        to file: Int32,
+        entry: String
+    ) async throws {
         var remaining = size
         while remaining > 0 {
             guard let chunk = try await reader.read(min(remaining, 1 << 20)) else { throw truncated() }
@@ -336,7 +372,9 @@ private struct PendingNames {
             case "linkpath": paxLink = value
             case "size":
                 guard let size = Int64(value), size >= 0 else {
-                    throw archive.failure("entry \(entry) has the pax size \"\(value)\", which is not a size that fits in 64 bits.")
+                    throw archive.failure(
+                        "entry \(entry) has the pax size \"\(value)\", which is not a size that fits in 64 bits."
+                    )
                 }
                 self.size = size
             default: continue
@@ -367,7 +405,10 @@ struct ExactReader<Source: ByteStream> {
         }
         if buffer.readableBytes == 0, count > 0 { return nil }
         guard buffer.readableBytes >= count else {
-            throw RuntimeError(.unsafeArchive, "\(archive): the archive ends in the middle of an entry; it is truncated.")
+            throw RuntimeError(
+                .unsafeArchive,
+                "\(archive): the archive ends in the middle of an entry; it is truncated."
+            )
         }
         return buffer.readSlice(length: count)
     }
@@ -376,7 +417,10 @@ struct ExactReader<Source: ByteStream> {
         var remaining = count
         while remaining > 0 {
             guard let chunk = try await read(min(remaining, 1 << 20)) else {
-                throw RuntimeError(.unsafeArchive, "\(archive): the archive ends in the middle of an entry; it is truncated.")
+                throw RuntimeError(
+                    .unsafeArchive,
+                    "\(archive): the archive ends in the middle of an entry; it is truncated."
+                )
             }
             remaining -= chunk.readableBytes
         }

@@ -1,10 +1,10 @@
-public import NIOCore
 import Foundation
+public import NIOCore
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Local files behind the `ObjectStore` protocol, with S3's semantics: a prefix is a raw string
@@ -28,7 +28,11 @@ public struct LocalFileStore: ObjectStore {
     }
 
     private func walk(
-        root: String, relative: String, remainder: String, prefix: String, into found: inout [ListedObject]
+        root: String,
+        relative: String,
+        remainder: String,
+        prefix: String,
+        into found: inout [ListedObject]
     ) throws(StorageError) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: root + relative) else { return }
         for name in names where !name.hasPrefix(".") {
@@ -36,7 +40,8 @@ public struct LocalFileStore: ObjectStore {
             var status = stat()
             guard stat(root + key, &status) == 0 else { continue }
             let isFolder = (status.st_mode & S_IFMT) == S_IFDIR
-            let matches = isFolder ? (key + "/").hasPrefix(remainder) || remainder.hasPrefix(key + "/") : key.hasPrefix(remainder)
+            let matches =
+                isFolder ? (key + "/").hasPrefix(remainder) || remainder.hasPrefix(key + "/") : key.hasPrefix(remainder)
             guard matches, isFolder || (status.st_mode & S_IFMT) == S_IFREG else { continue }
             // A link inside the input that leads out of the allowed folders is refused, not skipped:
             // the job would otherwise quietly miss data.
@@ -47,7 +52,8 @@ public struct LocalFileStore: ObjectStore {
                 let path = root + key
                 found.append(
                     ListedObject(
-                        uri: .file(path: path), relativeKey: outputRelativeKey(of: path, listedUnder: prefix),
+                        uri: .file(path: path),
+                        relativeKey: outputRelativeKey(of: path, listedUnder: prefix),
                         size: Int64(status.st_size)
                     )
                 )
@@ -62,7 +68,11 @@ public struct LocalFileStore: ObjectStore {
         guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG else {
             throw StorageError(.notFound, "\(path) does not exist or is not a regular file.")
         }
-        return ListedObject(uri: uri, relativeKey: String(path.split(separator: "/").last ?? ""), size: Int64(status.st_size))
+        return ListedObject(
+            uri: uri,
+            relativeKey: String(path.split(separator: "/").last ?? ""),
+            size: Int64(status.st_size)
+        )
     }
 
     public func openReader(_ uri: ObjectURI) async throws -> any ByteStream {
@@ -141,7 +151,10 @@ final class LocalFileReader: ByteStream {
                 let result = pread(descriptor, target.baseAddress, maxBytes, off_t(offset))
                 if result >= 0 { return result }
                 if errno != EINTR {
-                    throw StorageError(.readFailed, "Reading \(path) at byte \(offset) failed: \(String(cString: strerror(errno))).")
+                    throw StorageError(
+                        .readFailed,
+                        "Reading \(path) at byte \(offset) failed: \(String(cString: strerror(errno)))."
+                    )
                 }
             }
         }
@@ -186,7 +199,10 @@ final class LocalFileWriter: ObjectWriter {
             handle = open("/" + components[..<existing].joined(separator: "/"), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             if handle >= 0 { break }
             guard errno == ENOENT, existing > 0 else {
-                throw StorageError(.writeFailed, "Cannot open the output folder \(path): \(String(cString: strerror(errno))).")
+                throw StorageError(
+                    .writeFailed,
+                    "Cannot open the output folder \(path): \(String(cString: strerror(errno)))."
+                )
             }
             existing -= 1
         }
@@ -206,7 +222,10 @@ final class LocalFileWriter: ObjectWriter {
             let reason = String(cString: strerror(errno))
             close(handle)
             guard next >= 0 else {
-                throw StorageError(.writeFailed, "Cannot create the output folder \(path) (at \(component)): \(reason).")
+                throw StorageError(
+                    .writeFailed,
+                    "Cannot create the output folder \(path) (at \(component)): \(reason)."
+                )
             }
             handle = next
         }
@@ -249,7 +268,10 @@ final class LocalFileWriter: ObjectWriter {
                 let result = Glibc.write(descriptor, source.baseAddress! + written, source.count - written)
                 if result < 0 {
                     if errno == EINTR { continue }
-                    throw StorageError(.writeFailed, "Writing \(destination) failed: \(String(cString: strerror(errno))).")
+                    throw StorageError(
+                        .writeFailed,
+                        "Writing \(destination) failed: \(String(cString: strerror(errno)))."
+                    )
                 }
                 written += result
             }

@@ -8,7 +8,8 @@ public struct ObjectStores: Sendable {
     /// `environment` is where S3 settings and credentials are looked up (the process's by default);
     /// `confinement` keeps local paths inside the allowed folders.
     public init(
-        s3 options: S3Options = S3Options(), environment: [String: String] = ProcessInfo.processInfo.environment,
+        s3 options: S3Options = S3Options(),
+        environment: [String: String] = ProcessInfo.processInfo.environment,
         confinement: LocalConfinement = .unconfined
     ) {
         s3 = S3Store(options: options, environment: environment)

@@ -4,9 +4,9 @@ public import ObjectStorage
 public import TransformSpec
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// One `/invocations` request body and where its records came from.
@@ -65,8 +65,13 @@ public struct MiniBatcher {
     }
 
     public init(
-        source: any ByteStream, splitType: SplitType, strategy: BatchStrategy, maxPayloadBytes: Int, objectName: String,
-        csvQuoting: Bool = false, header: CSVHeaderMode = .none
+        source: any ByteStream,
+        splitType: SplitType,
+        strategy: BatchStrategy,
+        maxPayloadBytes: Int,
+        objectName: String,
+        csvQuoting: Bool = false,
+        header: CSVHeaderMode = .none
     ) {
         self.source = source
         self.framing = RecordFraming(splitType: splitType, csvQuoting: csvQuoting)
@@ -119,7 +124,10 @@ public struct MiniBatcher {
             if ended { headerTaken = true }  // an empty object has no header
             return ended
         }
-        header = buffer.getSlice(at: buffer.readerIndex + record.singlePayload.lowerBound, length: record.singlePayload.count)
+        header = buffer.getSlice(
+            at: buffer.readerIndex + record.singlePayload.lowerBound,
+            length: record.singlePayload.count
+        )
         buffer.moveReaderIndex(forwardBy: record.length)
         bufferOffset += Int64(record.length)
         headerTaken = true
@@ -158,12 +166,16 @@ public struct MiniBatcher {
                 if framing.csvQuoting, offset + Int64(taken) >= quoteFreeUntil {
                     // One memchr up to the next quote serves every record before it.
                     let quote = memchr(rest.baseAddress!, Int32(UInt8(ascii: "\"")), rest.count)
-                    quoteFreeUntil = offset + Int64(taken + (quote.map { rest.baseAddress!.distance(to: $0) } ?? rest.count))
+                    quoteFreeUntil =
+                        offset + Int64(taken + (quote.map { rest.baseAddress!.distance(to: $0) } ?? rest.count))
                 }
                 let quoteFree = Int(quoteFreeUntil - offset) - taken
                 guard
                     case .record(let record) = try framing.scan(
-                        rest, atEnd: ended, streamOffset: offset + Int64(taken), quoteFreeBytes: quoteFree
+                        rest,
+                        atEnd: ended,
+                        streamOffset: offset + Int64(taken),
+                        quoteFreeBytes: quoteFree
                     )
                 else { break }
                 if single {
@@ -208,7 +220,10 @@ public struct MiniBatcher {
     private mutating func emit(length: Int, payload: Range<Int>, records: Int) -> MiniBatch {
         let slice = buffer.getSlice(at: buffer.readerIndex + payload.lowerBound, length: payload.count)!
         let batch = MiniBatch(
-            payload: slice, sequenceNumber: nextSequence, firstRecord: nextRecord, recordCount: records,
+            payload: slice,
+            sequenceNumber: nextSequence,
+            firstRecord: nextRecord,
+            recordCount: records,
             byteOffset: bufferOffset
         )
         buffer.moveReaderIndex(forwardBy: length)
@@ -232,7 +247,8 @@ public struct MiniBatcher {
 
     private func tooLarge() -> RecordError {
         let megabytes = Double(maxPayloadBytes) / 1_048_576
-        let what = framing.splitType == .none ? "the object (SplitType None sends it whole)" : "record \(nextRecord + 1)"
+        let what =
+            framing.splitType == .none ? "the object (SplitType None sends it whole)" : "record \(nextRecord + 1)"
         return RecordError(
             .recordTooLarge,
             "\(objectName): \(what) at byte offset \(bufferOffset) is larger than MaxPayloadInMB "
@@ -250,7 +266,9 @@ extension Double {
 
 /// The records of an object, decompressed when the job says so.
 public func openRecordStream(
-    _ store: any ObjectStore, _ uri: ObjectURI, compression: CompressionType
+    _ store: any ObjectStore,
+    _ uri: ObjectURI,
+    compression: CompressionType
 ) async throws -> any ByteStream {
     let raw = try await store.openReader(uri)
     switch compression {

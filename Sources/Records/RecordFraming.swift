@@ -1,9 +1,9 @@
 public import TransformSpec
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Where the next record lies in a run of bytes. `length` is how many bytes the record takes in
@@ -39,7 +39,10 @@ public struct RecordFraming: Sendable {
     /// `quoteFreeBytes`: how many leading bytes the caller already knows hold no `"`, so CSV
     /// quoting costs nothing there.
     public func scan(
-        _ bytes: UnsafeRawBufferPointer, atEnd: Bool, streamOffset: Int64, quoteFreeBytes: Int = 0
+        _ bytes: UnsafeRawBufferPointer,
+        atEnd: Bool,
+        streamOffset: Int64,
+        quoteFreeBytes: Int = 0
     ) throws(RecordError) -> FrameScan {
         switch splitType {
         case .none:
@@ -58,7 +61,8 @@ public struct RecordFraming: Sendable {
 
     private func scanLine(_ bytes: UnsafeRawBufferPointer, atEnd: Bool) -> FrameScan {
         guard let newline = bytes.firstIndex(of: UInt8(ascii: "\n")) else {
-            return atEnd && !bytes.isEmpty ? .record(FramedRecord(length: bytes.count, singlePayload: 0..<bytes.count)) : .incomplete
+            return atEnd && !bytes.isEmpty
+                ? .record(FramedRecord(length: bytes.count, singlePayload: 0..<bytes.count)) : .incomplete
         }
         let end = newline > 0 && bytes[newline - 1] == UInt8(ascii: "\r") ? newline - 1 : newline
         return .record(FramedRecord(length: newline + 1, singlePayload: 0..<end))
@@ -66,9 +70,14 @@ public struct RecordFraming: Sendable {
 
     /// A line ends at the first `\n` outside double quotes. Lines without any quote (the common
     /// case) cost one extra `memchr`; only lines with quotes are walked byte by byte.
-    private func scanCSVLine(_ bytes: UnsafeRawBufferPointer, atEnd: Bool, streamOffset: Int64) throws(RecordError) -> FrameScan {
+    private func scanCSVLine(
+        _ bytes: UnsafeRawBufferPointer,
+        atEnd: Bool,
+        streamOffset: Int64
+    ) throws(RecordError) -> FrameScan {
         let plain = scanLine(bytes, atEnd: atEnd)
-        if case .record(let record) = plain, memchr(bytes.baseAddress!, Int32(UInt8(ascii: "\"")), record.length) == nil {
+        if case .record(let record) = plain, memchr(bytes.baseAddress!, Int32(UInt8(ascii: "\"")), record.length) == nil
+        {
             return plain
         }
         // Only a quote at the start of a field opens a quoted field, so `5" screen` stays plain text.
@@ -103,12 +112,18 @@ public struct RecordFraming: Sendable {
         return bytes.isEmpty ? .incomplete : .record(FramedRecord(length: bytes.count, singlePayload: 0..<bytes.count))
     }
 
-    private func scanRecordIO(_ bytes: UnsafeRawBufferPointer, atEnd: Bool, streamOffset: Int64) throws(RecordError) -> FrameScan {
+    private func scanRecordIO(
+        _ bytes: UnsafeRawBufferPointer,
+        atEnd: Bool,
+        streamOffset: Int64
+    ) throws(RecordError) -> FrameScan {
         // A logical record is one frame (cflag 0) or a run of frames: start (1), middle (2)..., end (3).
         var position = 0
         var first = true
         while true {
-            guard bytes.count - position >= 8 else { return try cut(atEnd, "RecordIO header", streamOffset + Int64(position)) }
+            guard bytes.count - position >= 8 else {
+                return try cut(atEnd, "RecordIO header", streamOffset + Int64(position))
+            }
             let magic = bytes.loadLittleEndianUInt32(at: position)
             guard magic == Self.recordIOMagic else {
                 throw RecordError(
@@ -122,7 +137,9 @@ public struct RecordFraming: Sendable {
             let flag = header >> 29
             let dataEnd = position + 8 + length
             let paddedEnd = position + 8 + ((length + 3) & ~3)
-            guard bytes.count >= dataEnd else { return try cut(atEnd, "RecordIO record", streamOffset + Int64(position)) }
+            guard bytes.count >= dataEnd else {
+                return try cut(atEnd, "RecordIO record", streamOffset + Int64(position))
+            }
             let validContinuation = first ? (flag == 0 || flag == 1) : (flag == 2 || flag == 3)
             guard validContinuation else {
                 throw RecordError(
@@ -137,13 +154,19 @@ public struct RecordFraming: Sendable {
                 if end < 0 { return .incomplete }
                 return .record(FramedRecord(length: end, singlePayload: 0..<dataEnd))
             }
-            guard bytes.count >= paddedEnd else { return try cut(atEnd, "RecordIO record", streamOffset + Int64(position)) }
+            guard bytes.count >= paddedEnd else {
+                return try cut(atEnd, "RecordIO record", streamOffset + Int64(position))
+            }
             position = paddedEnd
             first = false
         }
     }
 
-    private func scanTFRecord(_ bytes: UnsafeRawBufferPointer, atEnd: Bool, streamOffset: Int64) throws(RecordError) -> FrameScan {
+    private func scanTFRecord(
+        _ bytes: UnsafeRawBufferPointer,
+        atEnd: Bool,
+        streamOffset: Int64
+    ) throws(RecordError) -> FrameScan {
         guard bytes.count >= 12 else { return try cut(atEnd, "TFRecord header", streamOffset) }
         let lengthCRC = bytes.loadLittleEndianUInt32(at: 8)
         guard CRC32C.masked(UnsafeRawBufferPointer(rebasing: bytes[0..<8])) == lengthCRC else {
@@ -212,7 +235,8 @@ public enum CRC32C {
             while count - index >= 8 {
                 let low = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt32.self)) ^ crc
                 let high = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: index + 4, as: UInt32.self))
-                crc = t7[Int(low & 0xff)] ^ t6[Int((low >> 8) & 0xff)] ^ t5[Int((low >> 16) & 0xff)]
+                crc =
+                    t7[Int(low & 0xff)] ^ t6[Int((low >> 8) & 0xff)] ^ t5[Int((low >> 16) & 0xff)]
                     ^ t4[Int(low >> 24)] ^ t3[Int(high & 0xff)] ^ t2[Int((high >> 8) & 0xff)]
                     ^ t1[Int((high >> 16) & 0xff)] ^ t0[Int(high >> 24)]
                 index += 8

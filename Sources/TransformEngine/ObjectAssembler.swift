@@ -18,7 +18,9 @@ struct ObjectAssembler: Sendable {
 
     /// Returns nil when the `.out` was committed, else why the object failed.
     func assemble(
-        _ events: AsyncStream<AssemblyEvent>, abandoned: AbandonFlag, beforeCommit: @Sendable () -> Void
+        _ events: AsyncStream<AssemblyEvent>,
+        abandoned: AbandonFlag,
+        beforeCommit: @Sendable () -> Void
     ) async -> String? {
         var failure: String?
         func fail(_ reason: String) {
@@ -93,7 +95,8 @@ struct ObjectAssembler: Sendable {
     static func describe(_ error: any Error, _ info: BatchInfo) -> String {
         let records =
             info.recordCount == 1
-            ? "record \(info.firstRecord + 1)" : "records \(info.firstRecord + 1)-\(info.firstRecord + info.recordCount)"
+            ? "record \(info.firstRecord + 1)"
+            : "records \(info.firstRecord + 1)-\(info.firstRecord + info.recordCount)"
         return "\(records) (bytes \(info.byteOffset)-\(info.byteOffset + Int64(info.bytes) - 1)): \(error)"
     }
 }

@@ -35,7 +35,10 @@ public struct RunOptions: Sendable {
     public var objectEvents: (@Sendable (ObjectEvent) -> Void)?
 
     public init(
-        logDirectory: String, startupTimeout: Duration, workingDirectory: String, s3: S3Options = S3Options(),
+        logDirectory: String,
+        startupTimeout: Duration,
+        workingDirectory: String,
+        s3: S3Options = S3Options(),
         confinement: LocalConfinement = .unconfined
     ) {
         self.logDirectory = logDirectory
@@ -94,14 +97,21 @@ public struct TransformJob: Sendable {
             $0.bytesTotal = pending.reduce(0) { $0 + ($1.input.size ?? 0) }
         }
         if pending.count < plan.objects.count {
-            logger.info("Resuming: \(plan.objects.count - pending.count) of \(plan.objects.count) objects were completed by an earlier run.")
+            logger.info(
+                "Resuming: \(plan.objects.count - pending.count) of \(plan.objects.count) objects were completed by an earlier run."
+            )
         }
         await stores.local.removeAbandonedTemporaries(for: pending.map(\.output))
         let scratch = NSTemporaryDirectory() + "batchform-\(configuration.name)-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         var instances: [any ModelInstance] = []
         let client = ModelClient(maxConnectionsPerInstance: 64)
-        func finish(_ status: TransformJobStatus, _ reason: String?, _ failed: [(String, String)] = [], _ parameters: ResolvedParameters? = nil) async -> TransformJobResult {
+        func finish(
+            _ status: TransformJobStatus,
+            _ reason: String?,
+            _ failed: [(String, String)] = [],
+            _ parameters: ResolvedParameters? = nil
+        ) async -> TransformJobResult {
             // Stopping must finish even when the job's task was cancelled.
             await Task.detached { [instances] in
                 await withDiscardingTaskGroup { group in
@@ -114,31 +124,50 @@ public struct TransformJob: Sendable {
                 for index in snapshot.instances.indices { snapshot.instances[index].state = "stopped" }
             }
             return TransformJobResult(
-                status: status, failureReason: reason, startTime: started, endTime: Date().timeIntervalSince1970, failedObjects: failed,
+                status: status,
+                failureReason: reason,
+                startTime: started,
+                endTime: Date().timeIntervalSince1970,
+                failedObjects: failed,
                 parameters: parameters
             )
         }
         do {
             progress.update { $0.phase = "starting model servers" }
             try FileManager.default.createDirectory(atPath: options.logDirectory, withIntermediateDirectories: true)
-            let modelData = try model.modelDataURL.map { try ObjectURI(parsing: $0, workingDirectory: options.workingDirectory) }
+            let modelData = try model.modelDataURL.map {
+                try ObjectURI(parsing: $0, workingDirectory: options.workingDirectory)
+            }
             let jobEnvironment = model.environment.merging(configuration.environment) { $1 }
             let limits = ArchiveLimits(
-                maxBytes: try NumericSetting.maxModelBytes(process: ProcessInfo.processInfo.environment, job: jobEnvironment)
+                maxBytes: try NumericSetting.maxModelBytes(
+                    process: ProcessInfo.processInfo.environment,
+                    job: jobEnvironment
+                )
             )
             let modelDirectory = try await ModelArtifacts.prepare(
-                modelData: modelData, stores: stores, scratch: scratch, limits: limits
+                modelData: modelData,
+                stores: stores,
+                scratch: scratch,
+                limits: limits
             )
             let runtime = try ModelRuntimes.runtime(for: model.image, workingDirectory: options.workingDirectory)
             let environment = try await SubmitDirectory.localize(
                 InstanceEnvironment.build(model: model, job: configuration, modelDirectory: modelDirectory),
-                modelDirectory: modelDirectory, stores: stores, scratch: scratch,
-                workingDirectory: options.workingDirectory, limits: limits
+                modelDirectory: modelDirectory,
+                stores: stores,
+                scratch: scratch,
+                workingDirectory: options.workingDirectory,
+                limits: limits
             )
             for index in 0..<configuration.instanceCount {
                 let launch = InstanceLaunch(
-                    index: index, jobName: configuration.name, modelDirectory: modelDirectory, environment: environment,
-                    logFile: "\(options.logDirectory)/instance-\(index + 1).log", instanceType: configuration.instanceType
+                    index: index,
+                    jobName: configuration.name,
+                    modelDirectory: modelDirectory,
+                    environment: environment,
+                    logFile: "\(options.logDirectory)/instance-\(index + 1).log",
+                    instanceType: configuration.instanceType
                 )
                 let instance = try await runtime.launch(launch)
                 instances.append(instance)
@@ -147,22 +176,38 @@ public struct TransformJob: Sendable {
             try await withThrowingTaskGroup { group in
                 for (index, instance) in instances.enumerated() {
                     group.addTask {
-                        try await HealthCheck.waitUntilHealthy(instance, client: client, startupTimeout: options.startupTimeout)
+                        try await HealthCheck.waitUntilHealthy(
+                            instance,
+                            client: client,
+                            startupTimeout: options.startupTimeout
+                        )
                         progress.setInstance(index, name: instance.name, state: "serving")
                     }
                 }
                 try await group.waitForAll()
             }
             let parameters = ResolvedParameters(
-                job: configuration, container: try await client.executionParameters(instances[0])
+                job: configuration,
+                container: try await client.executionParameters(instances[0])
             )
             logger.info("[sagemaker logs]: \(parameters)")
             progress.update { $0.phase = "transforming" }
             let processor = try DataProcessor(configuration)
-            let failures = try await transform(TransformPlan(objects: pending), on: instances, client: client, parameters: parameters, processor: processor)
+            let failures = try await transform(
+                TransformPlan(objects: pending),
+                on: instances,
+                client: client,
+                parameters: parameters,
+                processor: processor
+            )
             try Task.checkCancellation()
             if failures.isEmpty { return await finish(.Completed, nil, [], parameters) }
-            return await finish(.Failed, failureReason(failures, of: pending.count, instances: instances), failures, parameters)
+            return await finish(
+                .Failed,
+                failureReason(failures, of: pending.count, instances: instances),
+                failures,
+                parameters
+            )
         } catch is CancellationError {
             return await finish(.Stopped, nil)
         } catch {
@@ -171,13 +216,19 @@ public struct TransformJob: Sendable {
         }
     }
 
-    private func failureReason(_ failures: [(String, String)], of objectCount: Int, instances: [any ModelInstance]) -> String {
+    private func failureReason(
+        _ failures: [(String, String)],
+        of objectCount: Int,
+        instances: [any ModelInstance]
+    ) -> String {
         let kind = failures.contains { $0.1.contains("HTTP 4") } ? "ClientError" : "AlgorithmError"
-        var reason = "\(kind): \(failures.count) of \(objectCount) input objects failed. "
+        var reason =
+            "\(kind): \(failures.count) of \(objectCount) input objects failed. "
             + failures.map { "\($0.0): \($0.1)" }.joined(separator: " ")
         for instance in instances {
             if let ended = instance.exitDescription() {
-                reason += " The model server \(instance.name) \(ended)." + HealthCheck.logTail(instance.logFile, lines: 5)
+                reason +=
+                    " The model server \(instance.name) \(ended)." + HealthCheck.logTail(instance.logFile, lines: 5)
             }
         }
         return reason
@@ -187,7 +238,10 @@ public struct TransformJob: Sendable {
 
     /// Hands objects to whichever instance has a free slot; returns the failed objects.
     private func transform(
-        _ plan: TransformPlan, on instances: [any ModelInstance], client: ModelClient, parameters: ResolvedParameters,
+        _ plan: TransformPlan,
+        on instances: [any ModelInstance],
+        client: ModelClient,
+        parameters: ResolvedParameters,
         processor: DataProcessor
     ) async throws -> [(String, String)] {
         let queue = ObjectQueue(plan.objects)
@@ -208,8 +262,14 @@ public struct TransformJob: Sendable {
                                 return
                             }
                             try await dispatch(
-                                object, index: index, lane: lane, client: client, parameters: parameters, processor: processor,
-                                group: &laneGroup, recordFailure: record
+                                object,
+                                index: index,
+                                lane: lane,
+                                client: client,
+                                parameters: parameters,
+                                processor: processor,
+                                group: &laneGroup,
+                                recordFailure: record
                             )
                         }
                     }
@@ -227,19 +287,36 @@ public struct TransformJob: Sendable {
     /// Reads, splits and sends one object's mini-batches (each taking a lane slot); a sibling
     /// task assembles the answers in order. Called holding one slot, which the first batch uses.
     private func dispatch(
-        _ object: PlannedObject, index: Int, lane: Lane, client: ModelClient, parameters: ResolvedParameters,
-        processor: DataProcessor, group: inout ThrowingDiscardingTaskGroup<any Error>, recordFailure: @escaping @Sendable (Int, String, String) -> Void
+        _ object: PlannedObject,
+        index: Int,
+        lane: Lane,
+        client: ModelClient,
+        parameters: ResolvedParameters,
+        processor: DataProcessor,
+        group: inout ThrowingDiscardingTaskGroup<any Error>,
+        recordFailure: @escaping @Sendable (Int, String, String) -> Void
     ) async throws {
         let (events, sink) = AsyncStream<AssemblyEvent>.makeStream()
         let abandoned = AbandonFlag()
         let assembler = ObjectAssembler(
-            object: object, store: try stores.store(for: object.output), lane: lane,
-            assembleWithLine: configuration.assembleWith == .line, progress: progress
+            object: object,
+            store: try stores.store(for: object.output),
+            lane: lane,
+            assembleWithLine: configuration.assembleWith == .line,
+            progress: progress
         )
-        let (input, output, objectEvents) = (object.input.uri.description, object.output.description, options.objectEvents)
-        let report: @Sendable (ObjectEvent.Kind) -> Void = { objectEvents?(ObjectEvent(input: input, output: output, kind: $0)) }
+        let (input, output, objectEvents) = (
+            object.input.uri.description, object.output.description, options.objectEvents
+        )
+        let report: @Sendable (ObjectEvent.Kind) -> Void = {
+            objectEvents?(ObjectEvent(input: input, output: output, kind: $0))
+        }
         group.addTask {
-            if let reason = await assembler.assemble(events, abandoned: abandoned, beforeCommit: { report(.committing) }) {
+            if let reason = await assembler.assemble(
+                events,
+                abandoned: abandoned,
+                beforeCommit: { report(.committing) }
+            ) {
                 if Task.isCancelled {
                     // Interrupted by a stop, not failed: a resumed run does it again.
                     progress.update { $0.objectsStopped += 1 }
@@ -257,12 +334,18 @@ public struct TransformJob: Sendable {
         var holdingSlot = true
         do {
             let stream = try await openRecordStream(
-                try stores.store(for: object.input.uri), object.input.uri, compression: configuration.compression
+                try stores.store(for: object.input.uri),
+                object.input.uri,
+                compression: configuration.compression
             )
             var batcher = MiniBatcher(
-                source: stream, splitType: configuration.splitType, strategy: parameters.batchStrategy,
+                source: stream,
+                splitType: configuration.splitType,
+                strategy: parameters.batchStrategy,
                 maxPayloadBytes: MiniBatcher.payloadBytes(megabytes: parameters.maxPayloadInMB),
-                objectName: object.input.uri.description, csvQuoting: processor.csvQuoting, header: processor.header
+                objectName: object.input.uri.description,
+                csvQuoting: processor.csvQuoting,
+                header: processor.header
             )
             while let batch = try await batcher.next() {
                 let (body, header) = (try processor.request(for: batch, header: batcher.header), batcher.header)
@@ -279,8 +362,11 @@ public struct TransformJob: Sendable {
                     let sent = ContinuousClock.now
                     do {
                         let response = try await client.invoke(
-                            instance, body: body, contentType: configuration.contentType,
-                            accept: configuration.accept, timeout: .seconds(configuration.invocationTimeoutSeconds),
+                            instance,
+                            body: body,
+                            contentType: configuration.contentType,
+                            accept: configuration.accept,
+                            timeout: .seconds(configuration.invocationTimeoutSeconds),
                             maxRetries: configuration.invocationMaxRetries
                         )
                         answer = .success(try processor.output(response, for: batch, header: header))
@@ -386,7 +472,10 @@ struct BatchInfo: Sendable {
 extension MiniBatch {
     var info: BatchInfo {
         BatchInfo(
-            sequenceNumber: sequenceNumber, firstRecord: firstRecord, recordCount: recordCount, byteOffset: byteOffset,
+            sequenceNumber: sequenceNumber,
+            firstRecord: firstRecord,
+            recordCount: recordCount,
+            byteOffset: byteOffset,
             bytes: payload.readableBytes
         )
     }

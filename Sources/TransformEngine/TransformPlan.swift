@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
-import Records
 public import ObjectStorage
+import Records
 public import TransformSpec
 
 /// One input object and the output it produces.
@@ -18,7 +18,9 @@ public struct TransformPlan: Sendable {
     public init(objects: [PlannedObject]) { self.objects = objects }
 
     public static func make(
-        for job: TransformJobConfiguration, stores: ObjectStores, workingDirectory: String
+        for job: TransformJobConfiguration,
+        stores: ObjectStores,
+        workingDirectory: String
     ) async throws -> TransformPlan {
         _ = try DataProcessor(job)  // DataProcessing and CSV settings are checked before anything starts
         let inputURI = try ObjectURI(parsing: job.inputURI, workingDirectory: workingDirectory)
@@ -33,7 +35,9 @@ public struct TransformPlan: Sendable {
         }
         guard !inputs.isEmpty else { throw ValidationException(noInputsMessage(job.inputURI, uri: inputURI)) }
         // A key like `a/../../x` (possible in S3 and in manifests) would name an output outside S3OutputPath.
-        if let escaping = inputs.first(where: { $0.relativeKey.split(separator: "/").contains { $0 == ".." || $0 == "." } }) {
+        if let escaping = inputs.first(where: {
+            $0.relativeKey.split(separator: "/").contains { $0 == ".." || $0 == "." }
+        }) {
             throw ValidationException(
                 "The input \(escaping.uri) has the key \(escaping.relativeKey), whose . or .. segment would put its output "
                     + "outside S3OutputPath \(job.outputPath). Rename the object or leave it out of the input."
@@ -51,7 +55,9 @@ public struct TransformPlan: Sendable {
         for object in objects {
             let output = object.output.canonical
             if let earlier = firstInput.updateValue(object.input.uri, forKey: output) {
-                let what = earlier == object.input.uri ? "lists the input \(earlier) twice" : "has the inputs \(earlier) and \(object.input.uri)"
+                let what =
+                    earlier == object.input.uri
+                    ? "lists the input \(earlier) twice" : "has the inputs \(earlier) and \(object.input.uri)"
                 throw ValidationException(
                     "The job \(what), which would both be written to \(output); one answer would be lost. "
                         + "Rename one of them, or leave it out of the input (or the manifest)."
@@ -74,7 +80,9 @@ public struct TransformPlan: Sendable {
 
     /// A manifest: `[{"prefix": "<uri>"}, "relative/key", ...]`; each entry is prefix + key.
     static func manifestEntries(
-        _ manifest: ObjectURI, stores: ObjectStores, workingDirectory: String
+        _ manifest: ObjectURI,
+        stores: ObjectStores,
+        workingDirectory: String
     ) async throws -> [ListedObject] {
         let store = try stores.store(for: manifest)
         let bytes = try await store.readAll(manifest, upTo: 64 << 20)

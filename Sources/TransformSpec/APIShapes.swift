@@ -1,7 +1,10 @@
 // The shapes of the API operations around CreateTransformJob and CreateModel: Describe, List,
 // Stop and Delete, as `../reference/api-shapes/` gives them, with their server-side checks.
 
-public struct CreateModelResponse: Codable, Sendable { public var ModelArn: String; public init(ModelArn: String) { self.ModelArn = ModelArn } }
+public struct CreateModelResponse: Codable, Sendable {
+    public var ModelArn: String
+    public init(ModelArn: String) { self.ModelArn = ModelArn }
+}
 
 public struct CreateTransformJobResponse: Codable, Sendable {
     public var TransformJobArn: String
@@ -74,7 +77,9 @@ public struct ListTransformJobsRequest: Codable, Sendable {
         var checker = ConstraintChecker()
         checker.string(NameContains, at: "nameContains", max: 63, pattern: "[a-zA-Z0-9\\-]+")
         checker.string(
-            StatusEquals, at: "statusEquals", oneOf: ["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
+            StatusEquals,
+            at: "statusEquals",
+            oneOf: ["InProgress", "Completed", "Failed", "Stopping", "Stopped"]
         )
         checker.string(SortBy, at: "sortBy", oneOf: ["Name", "CreationTime", "Status"])
         checker.string(SortOrder, at: "sortOrder", oneOf: ["Ascending", "Descending"])
@@ -94,8 +99,13 @@ public struct TransformJobSummary: Codable, Sendable {
     public var FailureReason: String?
 
     public init(
-        name: String, status: TransformJobStatus, creationTime: Double, endTime: Double?, lastModifiedTime: Double?,
-        failureReason: String?, arns: ResourceARN
+        name: String,
+        status: TransformJobStatus,
+        creationTime: Double,
+        endTime: Double?,
+        lastModifiedTime: Double?,
+        failureReason: String?,
+        arns: ResourceARN
     ) {
         self.TransformJobName = name
         self.TransformJobArn = arns.transformJob(name)
@@ -187,9 +197,18 @@ public struct BatchformProgress: Codable, Sendable, Equatable {
     public var Instances: [Instance]
 
     public init(
-        Phase: String, ObjectsTotal: Int, ObjectsCompleted: Int, ObjectsFailed: Int, ObjectsResumed: Int,
-        RecordsProcessed: Int, RecordsFailed: Int, RecordsTotal: Int?, BytesProcessed: Int64, BytesTotal: Int64,
-        BytesPerSecond: Double, Instances: [Instance]
+        Phase: String,
+        ObjectsTotal: Int,
+        ObjectsCompleted: Int,
+        ObjectsFailed: Int,
+        ObjectsResumed: Int,
+        RecordsProcessed: Int,
+        RecordsFailed: Int,
+        RecordsTotal: Int?,
+        BytesProcessed: Int64,
+        BytesTotal: Int64,
+        BytesPerSecond: Double,
+        Instances: [Instance]
     ) {
         self.Phase = Phase
         self.ObjectsTotal = ObjectsTotal

@@ -2,11 +2,15 @@
 // so everything downstream can trust the values and never sees an unknown enum string.
 
 public enum SplitType: String, Sendable, CaseIterable {
-    case none = "None", line = "Line", recordIO = "RecordIO", tfRecord = "TFRecord"
+    case none = "None"
+    case line = "Line"
+    case recordIO = "RecordIO"
+    case tfRecord = "TFRecord"
 }
 
 public enum BatchStrategy: String, Sendable, CaseIterable {
-    case singleRecord = "SingleRecord", multiRecord = "MultiRecord"
+    case singleRecord = "SingleRecord"
+    case multiRecord = "MultiRecord"
 
     /// The spelling of the `SAGEMAKER_BATCH_STRATEGY` variable and `/execution-parameters`.
     public var environmentValue: String { self == .singleRecord ? "SINGLE_RECORD" : "MULTI_RECORD" }
@@ -22,15 +26,18 @@ public enum BatchStrategy: String, Sendable, CaseIterable {
 }
 
 public enum CompressionType: String, Sendable, CaseIterable {
-    case none = "None", gzip = "Gzip"
+    case none = "None"
+    case gzip = "Gzip"
 }
 
 public enum AssemblyType: String, Sendable, CaseIterable {
-    case none = "None", line = "Line"
+    case none = "None"
+    case line = "Line"
 }
 
 public enum S3DataType: String, Sendable {
-    case s3Prefix = "S3Prefix", manifestFile = "ManifestFile"
+    case s3Prefix = "S3Prefix"
+    case manifestFile = "ManifestFile"
 }
 
 public struct TransformJobConfiguration: Sendable {
@@ -65,7 +72,9 @@ public struct TransformJobConfiguration: Sendable {
     /// SageMaker's rule for the request, and Batchform's for a container's `/execution-parameters`
     /// answer (`source` says which, for the message). Computed without overflow.
     public static func checkConcurrencyTimesPayload(
-        _ concurrency: Int, _ payload: Int, source: String
+        _ concurrency: Int,
+        _ payload: Int,
+        source: String
     ) throws(ValidationException) {
         let (product, overflow) = concurrency.multipliedReportingOverflow(by: payload)
         guard overflow || product > 100 else { return }
@@ -88,22 +97,35 @@ public struct TransformJobConfiguration: Sendable {
         checker.string(request.TransformJobName, at: "transformJobName", min: 1, max: 63, pattern: Patterns.jobName)
         checker.string(request.ModelName, at: "modelName", max: 63, pattern: Patterns.modelName)
         checker.integer(
-            request.MaxConcurrentTransforms, at: "maxConcurrentTransforms", min: 0, max: Self.maxConcurrentTransforms
+            request.MaxConcurrentTransforms,
+            at: "maxConcurrentTransforms",
+            min: 0,
+            max: Self.maxConcurrentTransforms
         )
         checker.integer(request.MaxPayloadInMB, at: "maxPayloadInMB", min: 0, max: 100)
         checker.string(
-            request.BatchStrategy, at: "batchStrategy", oneOf: BatchStrategy.allCases.map(\.rawValue)
+            request.BatchStrategy,
+            at: "batchStrategy",
+            oneOf: BatchStrategy.allCases.map(\.rawValue)
         )
         checker.integer(
             request.ModelClientConfig?.InvocationsTimeoutInSeconds,
-            at: "modelClientConfig.invocationsTimeoutInSeconds", min: 1, max: 3600
+            at: "modelClientConfig.invocationsTimeoutInSeconds",
+            min: 1,
+            max: 3600
         )
         checker.integer(
-            request.ModelClientConfig?.InvocationsMaxRetries, at: "modelClientConfig.invocationsMaxRetries",
-            min: 0, max: 3
+            request.ModelClientConfig?.InvocationsMaxRetries,
+            at: "modelClientConfig.invocationsMaxRetries",
+            min: 0,
+            max: 3
         )
         checker.map(
-            request.Environment, at: "environment", maxEntries: 16, keyMax: 1024, keyPattern: Patterns.environmentKey,
+            request.Environment,
+            at: "environment",
+            maxEntries: 16,
+            keyMax: 1024,
+            keyPattern: Patterns.environmentKey,
             valueMax: 10240
         )
 
@@ -118,13 +140,15 @@ public struct TransformJobConfiguration: Sendable {
             checker.required(source?.S3Uri, at: "transformInput.dataSource.s3DataSource.s3Uri")
         }
         checker.string(
-            source?.S3DataType, at: "transformInput.dataSource.s3DataSource.s3DataType",
+            source?.S3DataType,
+            at: "transformInput.dataSource.s3DataSource.s3DataType",
             oneOf: ["ManifestFile", "S3Prefix", "AugmentedManifestFile", "Converse"]
         )
         checkLocation(source?.S3Uri, at: "transformInput.dataSource.s3DataSource.s3Uri", &checker)
         checker.string(input?.ContentType, at: "transformInput.contentType", max: 256)
         checker.string(
-            input?.CompressionType, at: "transformInput.compressionType",
+            input?.CompressionType,
+            at: "transformInput.compressionType",
             oneOf: CompressionType.allCases.map(\.rawValue)
         )
         checker.string(input?.SplitType, at: "transformInput.splitType", oneOf: SplitType.allCases.map(\.rawValue))
@@ -134,7 +158,9 @@ public struct TransformJobConfiguration: Sendable {
         checkLocation(output?.S3OutputPath, at: "transformOutput.s3OutputPath", &checker)
         checker.string(output?.Accept, at: "transformOutput.accept", max: 256)
         checker.string(
-            output?.AssembleWith, at: "transformOutput.assembleWith", oneOf: AssemblyType.allCases.map(\.rawValue)
+            output?.AssembleWith,
+            at: "transformOutput.assembleWith",
+            oneOf: AssemblyType.allCases.map(\.rawValue)
         )
         checker.string(output?.KmsKeyId, at: "transformOutput.kmsKeyId", max: 2048, pattern: Patterns.kmsKeyId)
 
@@ -146,10 +172,16 @@ public struct TransformJobConfiguration: Sendable {
         checker.string(resources?.InstanceType, at: "transformResources.instanceType", oneOf: transformInstanceTypes)
         checker.integer(resources?.InstanceCount, at: "transformResources.instanceCount", min: 1, max: 100)
         checker.string(
-            resources?.VolumeKmsKeyId, at: "transformResources.volumeKmsKeyId", max: 2048, pattern: Patterns.kmsKeyId
+            resources?.VolumeKmsKeyId,
+            at: "transformResources.volumeKmsKeyId",
+            max: 2048,
+            pattern: Patterns.kmsKeyId
         )
         checker.string(
-            resources?.TransformAmiVersion, at: "transformResources.transformAmiVersion", min: 1, max: 63,
+            resources?.TransformAmiVersion,
+            at: "transformResources.transformAmiVersion",
+            min: 1,
+            max: 63,
             pattern: Patterns.amiVersion
         )
 
@@ -167,7 +199,13 @@ public struct TransformJobConfiguration: Sendable {
                 (experiment.ExperimentName, "experimentName"), (experiment.TrialName, "trialName"),
                 (experiment.TrialComponentDisplayName, "trialComponentDisplayName"), (experiment.RunName, "runName"),
             ] {
-                checker.string(value, at: "experimentConfig.\(path)", min: 1, max: 120, pattern: Patterns.experimentName)
+                checker.string(
+                    value,
+                    at: "experimentConfig.\(path)",
+                    min: 1,
+                    max: 120,
+                    pattern: Patterns.experimentName
+                )
             }
         }
         if let error = checker.result() { throw error }
@@ -232,8 +270,12 @@ public struct ModelDefinition: Sendable {
             checkLocation(url, at: "primaryContainer.modelDataUrl", &checker)
         }
         checker.map(
-            container?.Environment, at: "primaryContainer.environment", maxEntries: 100, keyMax: 1024,
-            keyPattern: Patterns.modelEnvironmentKey, valueMax: 1024
+            container?.Environment,
+            at: "primaryContainer.environment",
+            maxEntries: 100,
+            keyMax: 1024,
+            keyPattern: Patterns.modelEnvironmentKey,
+            valueMax: 1024
         )
         checker.string(container?.Mode, at: "primaryContainer.mode", oneOf: ["SingleModel", "MultiModel"])
         checkTags(request.Tags, at: "tags", &checker)

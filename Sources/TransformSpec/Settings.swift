@@ -4,7 +4,10 @@ public enum NumericSetting {
     /// The value of `name` in `environment`, or `defaultValue` when unset; a value that is not a
     /// whole number in `range` is refused with a message that says what is allowed.
     public static func integer(
-        _ name: String, in environment: [String: String], default defaultValue: Int64, range: ClosedRange<Int64>
+        _ name: String,
+        in environment: [String: String],
+        default defaultValue: Int64,
+        range: ClosedRange<Int64>
     ) throws(ValidationException) -> Int64 {
         guard let text = environment[name] else { return defaultValue }
         guard let value = Int64(text), range.contains(value) else {
@@ -17,7 +20,10 @@ public enum NumericSetting {
 
     /// The model archive's expansion cap: the operator's (process environment) limit, lowered but
     /// never raised by the job's own Environment.
-    public static func maxModelBytes(process: [String: String], job: [String: String]) throws(ValidationException) -> Int64 {
+    public static func maxModelBytes(
+        process: [String: String],
+        job: [String: String]
+    ) throws(ValidationException) -> Int64 {
         let range: ClosedRange<Int64> = 1...(1 << 50)
         let operatorLimit = try integer(maxModelBytesName, in: process, default: defaultMaxModelBytes, range: range)
         let jobLimit = try integer(maxModelBytesName, in: job, default: operatorLimit, range: range)

@@ -46,7 +46,11 @@ struct ConstraintChecker {
     }
 
     mutating func string(
-        _ value: String?, at path: String, min: Int = 0, max: Int? = nil, pattern: String? = nil,
+        _ value: String?,
+        at path: String,
+        min: Int = 0,
+        max: Int? = nil,
+        pattern: String? = nil,
         oneOf allowed: [String]? = nil
     ) {
         guard let value else { return }
@@ -71,7 +75,11 @@ struct ConstraintChecker {
     }
 
     mutating func map(
-        _ value: [String: String]?, at path: String, maxEntries: Int, keyMax: Int, keyPattern: String,
+        _ value: [String: String]?,
+        at path: String,
+        maxEntries: Int,
+        keyMax: Int,
+        keyPattern: String,
         valueMax: Int
     ) {
         guard let value else { return }

@@ -1,12 +1,11 @@
 import ArgumentParser
 import Dispatch
 import Foundation
-
 import TransformEngine
 import TransformSpec
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 @main
@@ -27,7 +26,9 @@ enum BatchformVersion {
     static var description: String { commit.map { "\(number) (\($0))" } ?? number }
 
     static var commit: String? {
-        guard var folder = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else { return nil }
+        guard var folder = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") else {
+            return nil
+        }
         while folder.count > 1 {
             folder = String(folder[..<(folder.lastIndex(of: "/") ?? folder.startIndex)])
             let installed = folder + "/share/batchform/COMMIT"

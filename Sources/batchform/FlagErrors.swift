@@ -61,14 +61,21 @@ enum FlagErrors {
     static func describe(_ violation: ConstraintViolation, flag: String) -> String {
         let value = violation.value.map { "'\($0)'" } ?? "no value"
         if let allowed = violation.allowed {
-            let hint = violation.value.flatMap { suggestion(for: $0, among: allowed) }.map { " (did you mean \($0)?)" } ?? ""
+            let hint =
+                violation.value.flatMap { suggestion(for: $0, among: allowed) }.map { " (did you mean \($0)?)" } ?? ""
             return "\(flag): \(value) is not one of \(allowed.joined(separator: ", "))\(hint)"
         }
         let constraint = violation.constraint
             .replacingOccurrences(of: "must have value less than or equal to ", with: "must be at most ")
             .replacingOccurrences(of: "must have value greater than or equal to ", with: "must be at least ")
-            .replacingOccurrences(of: "must have length less than or equal to ", with: "must be at most this many characters: ")
-            .replacingOccurrences(of: "must have length greater than or equal to ", with: "must be at least this many characters: ")
+            .replacingOccurrences(
+                of: "must have length less than or equal to ",
+                with: "must be at most this many characters: "
+            )
+            .replacingOccurrences(
+                of: "must have length greater than or equal to ",
+                with: "must be at least this many characters: "
+            )
         return "\(flag): \(value) \(constraint)"
     }
 

@@ -1,15 +1,15 @@
 import AWSSigV4
 import ArgumentParser
 import AsyncHTTPClient
+import BatchformServer
 import Foundation
 import NIOCore
 import NIOHTTP1
-import BatchformServer
 import TransformEngine
 import TransformSpec
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Thin client verbs against a running `batchform serve`: each maps to one API call.
@@ -41,7 +41,11 @@ struct JobsCommand: AsyncParsableCommand {
                     throw ExitCode(2)
                 }
             } else {
-                keys = [("BATCHFORM_ACCESS_KEY_ID", "BATCHFORM_SECRET_ACCESS_KEY"), ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+                keys =
+                    [
+                        ("BATCHFORM_ACCESS_KEY_ID", "BATCHFORM_SECRET_ACCESS_KEY"),
+                        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+                    ]
                     .lazy.compactMap { pair -> AWSCredentials? in
                         guard let id = environment[pair.0], let secret = environment[pair.1] else { return nil }
                         return AWSCredentials(accessKeyId: id, secretAccessKey: secret)
@@ -70,7 +74,8 @@ struct JobsCommand: AsyncParsableCommand {
                     let created = Date(timeIntervalSince1970: job.CreationTime).formatted(.iso8601)
                     print(
                         job.TransformJobName.padding(toLength: 40, withPad: " ", startingAt: 0) + " "
-                            + job.TransformJobStatus.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) + " " + created
+                            + job.TransformJobStatus.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0) + " "
+                            + created
                     )
                 }
                 request.NextToken = page.NextToken
@@ -79,14 +84,22 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     struct Describe: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "DescribeTransformJob, as JSON (with BatchformProgress).")
+        static let configuration = CommandConfiguration(
+            abstract: "DescribeTransformJob, as JSON (with BatchformProgress)."
+        )
         @OptionGroup var connection: Connection
         @Argument(help: "The job's name.") var name: String
 
         func run() async throws {
-            let body = try await connection.client().call("DescribeTransformJob", TransformJobNameRequest(TransformJobName: name))
+            let body = try await connection.client().call(
+                "DescribeTransformJob",
+                TransformJobNameRequest(TransformJobName: name)
+            )
             let object = try JSONSerialization.jsonObject(with: body)
-            let pretty = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let pretty = try JSONSerialization.data(
+                withJSONObject: object,
+                options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            )
             print(String(decoding: pretty, as: UTF8.self))
         }
     }
@@ -103,7 +116,10 @@ struct JobsCommand: AsyncParsableCommand {
             let client = try connection.client()
             let isTerminal = isatty(STDERR_FILENO) == 1
             while true {
-                let body = try await client.call("DescribeTransformJob", TransformJobNameRequest(TransformJobName: name))
+                let body = try await client.call(
+                    "DescribeTransformJob",
+                    TransformJobNameRequest(TransformJobName: name)
+                )
                 let described = try JSONDecoder().decode(WatchedJob.self, from: body)
                 let line = described.line(bar: isTerminal)
                 let status = described.TransformJobStatus
@@ -111,7 +127,9 @@ struct JobsCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
                 if ended {
                     if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-                    if let reason = described.FailureReason { FileHandle.standardError.write(Data("FailureReason: \(reason)\n".utf8)) }
+                    if let reason = described.FailureReason {
+                        FileHandle.standardError.write(Data("FailureReason: \(reason)\n".utf8))
+                    }
                     if status == "Completed" { return }
                     throw ExitCode(status == "Stopped" ? 130 : 1)
                 }
@@ -121,7 +139,9 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     struct Stop: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "StopTransformJob: no .out is written for unfinished objects.")
+        static let configuration = CommandConfiguration(
+            abstract: "StopTransformJob: no .out is written for unfinished objects."
+        )
         @OptionGroup var connection: Connection
         @Argument(help: "The job's name.") var name: String
 
@@ -132,7 +152,9 @@ struct JobsCommand: AsyncParsableCommand {
     }
 
     struct Logs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The job's log: the engine's lines, then each model server's output.")
+        static let configuration = CommandConfiguration(
+            abstract: "The job's log: the engine's lines, then each model server's output."
+        )
         @OptionGroup var connection: Connection
         @Argument(help: "The job's name.") var name: String
 
@@ -171,7 +193,8 @@ struct WatchedJob: Decodable {
         snapshot.bytesProcessed = progress.BytesProcessed
         snapshot.bytesTotal = progress.BytesTotal
         let elapsed = progress.BytesPerSecond > 0 ? Double(progress.BytesProcessed) / progress.BytesPerSecond : 0
-        return "\(TransformJobName) \(TransformJobStatus): " + ProgressReporter.line(snapshot, elapsed: elapsed, bar: bar)
+        return "\(TransformJobName) \(TransformJobStatus): "
+            + ProgressReporter.line(snapshot, elapsed: elapsed, bar: bar)
     }
 }
 
@@ -180,7 +203,11 @@ struct APIClient {
     let endpoint: String
     let credentials: AWSCredentials?
 
-    func call<Answer: Decodable>(_ operation: String, _ body: some Encodable, answer: Answer.Type) async throws -> Answer {
+    func call<Answer: Decodable>(
+        _ operation: String,
+        _ body: some Encodable,
+        answer: Answer.Type
+    ) async throws -> Answer {
         try JSONDecoder().decode(Answer.self, from: try await call(operation, body))
     }
 
@@ -204,7 +231,8 @@ struct APIClient {
         if let credentials {
             let signer = SigV4Signer(credentials: credentials, region: "us-east-1", service: "sagemaker")
             signing = signer.signingHeaders(
-                for: SigV4Request(method: method, path: path, headers: unsigned), payloadHash: SigV4Signer.sha256Hex(body),
+                for: SigV4Request(method: method, path: path, headers: unsigned),
+                payloadHash: SigV4Signer.sha256Hex(body),
                 date: Date()
             )
         }
@@ -216,7 +244,9 @@ struct APIClient {
         do {
             response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
         } catch {
-            throw ValidationException("Cannot reach a Batchform server at \(endpoint): \(error). Is `batchform serve` running?")
+            throw ValidationException(
+                "Cannot reach a Batchform server at \(endpoint): \(error). Is `batchform serve` running?"
+            )
         }
         let answer = Data(try await response.body.collect(upTo: 256 << 20).readableBytesView)
         guard (200..<300).contains(response.status.code) else {

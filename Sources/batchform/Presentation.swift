@@ -5,7 +5,7 @@ import TransformEngine
 import TransformSpec
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// On a terminal: a bar with percent done by bytes, throughput and an ETA, rewritten in place.
@@ -41,7 +41,9 @@ struct ProgressReporter: Sendable {
             parts.append(bar ? Self.bar(fraction) + " " + percent : percent.trimmingCharacters(in: .whitespaces))
         }
         let finished = now.objectsCompleted + now.objectsFailed + now.objectsStopped
-        parts.append("objects \(finished)/\(now.objectsTotal)" + (now.objectsFailed > 0 ? " (\(now.objectsFailed) failed)" : ""))
+        parts.append(
+            "objects \(finished)/\(now.objectsTotal)" + (now.objectsFailed > 0 ? " (\(now.objectsFailed) failed)" : "")
+        )
         parts.append("\(Units.count(now.recordsProcessed)) records")
         parts.append(Units.bytes(now.bytesProcessed) + (now.bytesTotal > 0 ? " of " + Units.bytes(now.bytesTotal) : ""))
         parts.append(Units.bytes(Int64(estimate.bytesPerSecond)) + "/s")
@@ -61,7 +63,11 @@ struct ProgressReporter: Sendable {
 /// which objects failed or were stopped, with their reasons.
 enum Summary {
     static func lines(
-        _ result: TransformJobResult, _ snapshot: JobProgress.Snapshot, elapsed: Double, output: String, logs: String
+        _ result: TransformJobResult,
+        _ snapshot: JobProgress.Snapshot,
+        elapsed: Double,
+        output: String,
+        logs: String
     ) -> [String] {
         var lines = ["\(result.status.rawValue)"]
         var objects = "  objects:    \(snapshot.objectsCompleted) of \(snapshot.objectsTotal) completed"
@@ -84,7 +90,9 @@ enum Summary {
             if result.failedObjects.count > 5 { lines.append("  ... and \(result.failedObjects.count - 5) more") }
         }
         if result.status == .Stopped, snapshot.objectsStopped > 0 {
-            lines.append("Stopped: \(snapshot.objectsStopped) object(s) were interrupted and wrote no .out; run the job again to do them.")
+            lines.append(
+                "Stopped: \(snapshot.objectsStopped) object(s) were interrupted and wrote no .out; run the job again to do them."
+            )
         }
         return lines
     }
@@ -100,7 +108,9 @@ enum Units {
             value /= 1024
             unit += 1
         }
-        return unit == 0 ? "\(Int(value)) B" : String(format: value < 10 ? "%.2f %@" : value < 100 ? "%.1f %@" : "%.0f %@", value, units[unit])
+        return unit == 0
+            ? "\(Int(value)) B"
+            : String(format: value < 10 ? "%.2f %@" : value < 100 ? "%.1f %@" : "%.0f %@", value, units[unit])
     }
 
     static func count(_ value: Int) -> String {
@@ -167,8 +177,15 @@ struct JSONLineLogHandler: MetadataLogHandler {
             "time": Date().formatted(.iso8601), "level": event.level.rawValue, "message": "\(event.message)",
             "logger": label,
         ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[key] = "\(value)" }
-        guard let line = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
+            object[key] = "\(value)"
+        }
+        guard
+            let line = try? JSONSerialization.data(
+                withJSONObject: object,
+                options: [.sortedKeys, .withoutEscapingSlashes]
+            )
+        else {
             return
         }
         FileHandle.standardError.write(line + Data("\n".utf8))

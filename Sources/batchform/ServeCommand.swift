@@ -21,13 +21,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on; anything but loopback needs credentials.") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0 picks a free one and prints it).") var port = 8070
     @Option(help: "Where the job database and model server logs are kept.") var dataDir = "./batchform-data"
-    @Option(help: "An AWS-style credentials file: each [section] with aws_access_key_id and aws_secret_access_key may call the API.")
+    @Option(
+        help:
+            "An AWS-style credentials file: each [section] with aws_access_key_id and aws_secret_access_key may call the API."
+    )
     var credentials: String?
     @Option(help: "Jobs running at once; later ones wait, InProgress.") var maxRunningJobs = 1
     @Option(help: "A local folder jobs may read and write (repeatable; default: the current directory).")
     var allowLocalPath: [String] = []
     @Option(help: "Seconds to wait for a model's first healthy /ping.") var startupTimeout = 300
-    @Option(help: "S3 endpoint URL for s3:// locations (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile, AWS).")
+    @Option(
+        help: "S3 endpoint URL for s3:// locations (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile, AWS)."
+    )
     var s3Endpoint: String?
     @Option(help: "AWS region for s3:// locations.") var region: String?
     @Option(help: "The 12-digit account ID in the ARNs the API answers with.") var accountId = "000000000000"
@@ -36,7 +41,8 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         let workingDirectory = FileManager.default.currentDirectoryPath
         var settings = ServerSettings(
-            dataDirectory: dataDir, workingDirectory: workingDirectory,
+            dataDirectory: dataDir,
+            workingDirectory: workingDirectory,
             localRoots: allowLocalPath.isEmpty ? [workingDirectory] : allowLocalPath
         )
         settings.host = host
@@ -48,7 +54,8 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             if let credentials { settings.credentials = try ServerSettings.credentials(fromFile: credentials) }
             let environment = ProcessInfo.processInfo.environment
-            if let id = environment["BATCHFORM_ACCESS_KEY_ID"], let secret = environment["BATCHFORM_SECRET_ACCESS_KEY"] {
+            if let id = environment["BATCHFORM_ACCESS_KEY_ID"], let secret = environment["BATCHFORM_SECRET_ACCESS_KEY"]
+            {
                 settings.credentials[id] = .init(accessKeyId: id, secretAccessKey: secret)
             }
             try BatchformServer.check(settings)
@@ -57,7 +64,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         guard ["text", "json"].contains(logFormat) else {
-            FileHandle.standardError.write(Data("batchform serve: --log-format must be text or json, not '\(logFormat)'.\n".utf8))
+            FileHandle.standardError.write(
+                Data("batchform serve: --log-format must be text or json, not '\(logFormat)'.\n".utf8)
+            )
             throw ExitCode(2)
         }
         var logger =

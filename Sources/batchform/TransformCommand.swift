@@ -38,10 +38,12 @@ struct TransformCommand: AsyncParsableCommand {
     @Option(help: "S3OutputPath: where <input>.out files go.") var output: String?
     @Option(help: "TransformInput.ContentType, sent as Content-Type.") var contentType: String?
     @Option(help: "TransformOutput.Accept, sent as Accept.") var accept: String?
-    @Option(help: "SplitType: None (each object whole, the default) | Line | RecordIO | TFRecord.") var splitType: String?
+    @Option(help: "SplitType: None (each object whole, the default) | Line | RecordIO | TFRecord.") var splitType:
+        String?
     @Option(help: "CompressionType: None | Gzip.") var compression: String?
     @Option(help: "BatchStrategy: SingleRecord | MultiRecord.") var strategy: String?
-    @Option(help: "MaxPayloadInMB: the largest request, 0 to 100 (default: the container's, else 6).") var maxPayloadMb: Int?
+    @Option(help: "MaxPayloadInMB: the largest request, 0 to 100 (default: the container's, else 6).") var maxPayloadMb:
+        Int?
     @Option(help: "MaxConcurrentTransforms: requests in flight per instance (default: the container's, else 1).")
     var maxConcurrent: Int?
     @Option(help: "TransformResources.InstanceCount: model server processes to run.") var instanceCount: Int?
@@ -61,7 +63,9 @@ struct TransformCommand: AsyncParsableCommand {
     @Option(help: "Seconds to wait for the model's first healthy /ping.") var startupTimeout: Int = 300
     @Option(help: "Where the job's log (batchform.log) and model server logs go (default ./batchform-logs/<job>/).")
     var logDir: String?
-    @Option(help: "S3 endpoint URL for s3:// locations (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile, AWS).")
+    @Option(
+        help: "S3 endpoint URL for s3:// locations (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, the profile, AWS)."
+    )
     var s3Endpoint: String?
     @Option(help: "AWS region for s3:// locations (default: AWS_REGION, AWS_DEFAULT_REGION, the profile, us-east-1).")
     var region: String?
@@ -93,7 +97,9 @@ struct TransformCommand: AsyncParsableCommand {
         let sink = JobLogFile.Sink(path: logDirectory + "/batchform.log", echo: verbose)
         let logger = Logger(label: "batchform") { _ in JobLogFile(sink: sink) }
         let options = RunOptions(
-            logDirectory: logDirectory, startupTimeout: .seconds(startupTimeout), workingDirectory: workingDirectory,
+            logDirectory: logDirectory,
+            startupTimeout: .seconds(startupTimeout),
+            workingDirectory: workingDirectory,
             s3: S3Options(endpoint: s3Endpoint, region: region)
         )
         let transformJob = TransformJob(model: modelDefinition, configuration: job, options: options, logger: logger)
@@ -116,14 +122,25 @@ struct TransformCommand: AsyncParsableCommand {
         reporting.cancel()
         await reporting.value
         let elapsed = (ContinuousClock.now - transformJob.progress.started).seconds
-        let output = (try? ObjectURI(parsing: job.outputPath, workingDirectory: workingDirectory).description) ?? job.outputPath
-        let summary = Summary.lines(result, transformJob.progress.snapshot, elapsed: elapsed, output: output, logs: logDirectory)
+        let output =
+            (try? ObjectURI(parsing: job.outputPath, workingDirectory: workingDirectory).description) ?? job.outputPath
+        let summary = Summary.lines(
+            result,
+            transformJob.progress.snapshot,
+            elapsed: elapsed,
+            output: output,
+            logs: logDirectory
+        )
         FileHandle.standardError.write(Data((summary.joined(separator: "\n") + "\n").utf8))
 
         if json {
             let describe = DescribeTransformJobResponse(
-                request: jobRequest, arn: ResourceARN.standard.transformJob(job.name), status: result.status,
-                failureReason: result.failureReason, creationTime: created, startTime: result.startTime,
+                request: jobRequest,
+                arn: ResourceARN.standard.transformJob(job.name),
+                status: result.status,
+                failureReason: result.failureReason,
+                creationTime: created,
+                startTime: result.startTime,
                 endTime: result.endTime
             )
             let encoder = JSONEncoder()
@@ -143,13 +160,16 @@ struct TransformCommand: AsyncParsableCommand {
     var flagsGiven: Set<String> {
         let given: [(String, Bool)] = [
             ("--job-name", jobName != nil), ("--model-data", modelData != nil), ("--image", image != nil),
-            ("--model-env", !modelEnv.isEmpty), ("--input", input != nil || manifest != nil), ("--output", output != nil),
+            ("--model-env", !modelEnv.isEmpty), ("--input", input != nil || manifest != nil),
+            ("--output", output != nil),
             ("--content-type", contentType != nil), ("--accept", accept != nil), ("--split-type", splitType != nil),
-            ("--compression", compression != nil), ("--strategy", strategy != nil), ("--max-payload-mb", maxPayloadMb != nil),
+            ("--compression", compression != nil), ("--strategy", strategy != nil),
+            ("--max-payload-mb", maxPayloadMb != nil),
             ("--max-concurrent", maxConcurrent != nil), ("--instance-count", instanceCount != nil),
             ("--instance-type", instanceType != nil), ("--assemble-with", assembleWith != nil),
             ("--input-filter", inputFilter != nil), ("--output-filter", outputFilter != nil),
-            ("--join-source", joinSource != nil), ("--env", !env.isEmpty), ("--invocation-timeout", invocationTimeout != nil),
+            ("--join-source", joinSource != nil), ("--env", !env.isEmpty),
+            ("--invocation-timeout", invocationTimeout != nil),
             ("--max-retries", maxRetries != nil),
         ]
         return Set(given.filter(\.1).map(\.0))
@@ -158,14 +178,18 @@ struct TransformCommand: AsyncParsableCommand {
     /// What neither a flag nor a request file gave, named as flags.
     func refuseMissingFlags(_ built: (job: CreateTransformJobRequest, model: CreateModelRequest)) throws {
         var missing: [String] = []
-        if built.job.TransformInput?.DataSource?.S3DataSource?.S3Uri == nil { missing.append("--input (or --manifest)") }
+        if built.job.TransformInput?.DataSource?.S3DataSource?.S3Uri == nil {
+            missing.append("--input (or --manifest)")
+        }
         if built.job.TransformOutput?.S3OutputPath == nil { missing.append("--output") }
         if (built.model.PrimaryContainer?.Image ?? "").isEmpty { missing.append("--image") }
         guard !missing.isEmpty else { return }
-        let list = missing.count == 1 ? missing[0] : missing.dropLast().joined(separator: ", ") + " and " + missing.last!
+        let list =
+            missing.count == 1 ? missing[0] : missing.dropLast().joined(separator: ", ") + " and " + missing.last!
         var message = "\(list) \(missing.count == 1 ? "is" : "are") required."
         if missing.contains("--image") {
-            message += " --image is batchform/python for inference.py handlers, a container image, or a model server's path."
+            message +=
+                " --image is batchform/python for inference.py handlers, a container image, or a model server's path."
         }
         throw Exit.invalidFlags(message + " See batchform transform --help.")
     }
@@ -225,9 +249,13 @@ struct TransformCommand: AsyncParsableCommand {
         var container = modelRequest.PrimaryContainer ?? modelRequest.Containers?.first ?? .init()
         if let image { container.Image = image }
         if let modelData { container.ModelDataUrl = modelData }
-        if !modelEnv.isEmpty { container.Environment = (container.Environment ?? [:]).merging(try pairs(modelEnv)) { $1 } }
+        if !modelEnv.isEmpty {
+            container.Environment = (container.Environment ?? [:]).merging(try pairs(modelEnv)) { $1 }
+        }
         modelRequest.PrimaryContainer = container
-        modelRequest.Containers = modelRequest.Containers.map { Array($0.dropFirst()) }.flatMap { $0.isEmpty ? nil : $0 }
+        modelRequest.Containers = modelRequest.Containers.map { Array($0.dropFirst()) }.flatMap {
+            $0.isEmpty ? nil : $0
+        }
         return (jobRequest, modelRequest)
     }
 
@@ -277,7 +305,9 @@ enum Exit {
 
     /// Flags that are wrong or missing, in the words typed: exit 2, nothing was run.
     static func invalidFlags(_ message: String) -> ExitCode {
-        FileHandle.standardError.write(Data(message.split(separator: "\n").map { "batchform transform: \($0)\n" }.joined().utf8))
+        FileHandle.standardError.write(
+            Data(message.split(separator: "\n").map { "batchform transform: \($0)\n" }.joined().utf8)
+        )
         return ExitCode(2)
     }
 }

@@ -17,7 +17,11 @@ import TransformSpec
         request.TransformJobName = name
         request.ModelName = "m"
         return StoredJob(
-            name: name, request: request, model: CreateModelRequest(ModelName: "m"), status: .InProgress, created: created,
+            name: name,
+            request: request,
+            model: CreateModelRequest(ModelName: "m"),
+            status: .InProgress,
+            created: created,
             modified: created
         )
     }
@@ -83,7 +87,9 @@ import TransformSpec
     }
 
     @Test func localLocationsMustBeInsideAnAllowedFolder() throws {
-        let policy = LocationPolicy(settings: ServerSettings(dataDirectory: "d", workingDirectory: "/srv", localRoots: ["/srv/data"]))
+        let policy = LocationPolicy(
+            settings: ServerSettings(dataDirectory: "d", workingDirectory: "/srv", localRoots: ["/srv/data"])
+        )
         try policy.check("/srv/data/in/", member: "input")
         try policy.check("file:///srv/data", member: "input")
         try policy.check("data/in", member: "input")  // relative to the working directory
@@ -106,7 +112,11 @@ import TransformSpec
         let metrics = ServerMetrics()
         let progress = JobProgress()
         metrics.jobStarted(progress)
-        #expect(metrics.render(jobsByStatus: ["InProgress": 1]).contains("batchform_transform_jobs{status=\"InProgress\"} 1"))
+        #expect(
+            metrics.render(jobsByStatus: ["InProgress": 1]).contains(
+                "batchform_transform_jobs{status=\"InProgress\"} 1"
+            )
+        )
         metrics.jobEnded(progress)
         metrics.jobEnded(progress)
         let text = metrics.render(jobsByStatus: [:])

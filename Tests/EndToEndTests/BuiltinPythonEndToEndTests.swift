@@ -17,15 +17,23 @@ struct BuiltinPythonEndToEndTests {
         let result = try await harness.run(
             [
                 "--image", "batchform/python", "--model-data", "build/model.tar.gz", "--verbose",
-                "--model-env", "SAGEMAKER_MODEL_SERVER_WORKERS=2", "--input", "build/input/", "--output", "build/output",
-                "--content-type", "text/csv", "--accept", "text/csv", "--split-type", "Line", "--strategy", "MultiRecord",
+                "--model-env", "SAGEMAKER_MODEL_SERVER_WORKERS=2", "--input", "build/input/", "--output",
+                "build/output",
+                "--content-type", "text/csv", "--accept", "text/csv", "--split-type", "Line", "--strategy",
+                "MultiRecord",
                 "--max-payload-mb", "1", "--max-concurrent", "2", "--instance-count", "2",
             ],
             environment: ["BATCHFORM_PYTHON": BuiltinPython.interpreter]
         )
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(try BuiltinPython.run([example + "/check.py", harness.root + "/build"]).contains("OK: 6000 predictions"))
-        #expect(result.stderr.contains("[sagemaker logs]: MaxConcurrentTransforms=2, MaxPayloadInMB=1, BatchStrategy=MULTI_RECORD"))
+        #expect(
+            try BuiltinPython.run([example + "/check.py", harness.root + "/build"]).contains("OK: 6000 predictions")
+        )
+        #expect(
+            result.stderr.contains(
+                "[sagemaker logs]: MaxConcurrentTransforms=2, MaxPayloadInMB=1, BatchStrategy=MULTI_RECORD"
+            )
+        )
     }
 
     /// What the SageMaker SDK sends by default: the model archive holds only the model; the code
@@ -48,13 +56,16 @@ struct BuiltinPythonEndToEndTests {
                 "--image", "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
                 "--model-data", "model-only.tar.gz", "--model-env", "SAGEMAKER_PROGRAM=inference.py",
                 "--model-env", "SAGEMAKER_SUBMIT_DIRECTORY=file://\(harness.root)/sourcedir.tar.gz",
-                "--model-env", "SAGEMAKER_MODEL_SERVER_WORKERS=1", "--input", "build/input/", "--output", "build/output",
+                "--model-env", "SAGEMAKER_MODEL_SERVER_WORKERS=1", "--input", "build/input/", "--output",
+                "build/output",
                 "--content-type", "text/csv", "--split-type", "Line",
             ],
             environment: ["BATCHFORM_PYTHON": BuiltinPython.interpreter]
         )
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(try BuiltinPython.run([example + "/check.py", harness.root + "/build"]).contains("OK: 6000 predictions"))
+        #expect(
+            try BuiltinPython.run([example + "/check.py", harness.root + "/build"]).contains("OK: 6000 predictions")
+        )
     }
 
     @Test func aHandlerErrorReachesTheFailureReason() async throws {
@@ -63,7 +74,8 @@ struct BuiltinPythonEndToEndTests {
             [
                 "--image", "batchform/python", "--model-data", "build/model.tar.gz",
                 "--model-env", "SAGEMAKER_MODEL_SERVER_WORKERS=1", "--input", "bad/", "--output", "bad-out",
-                "--content-type", "text/csv", "--split-type", "Line", "--strategy", "SingleRecord", "--max-retries", "0",
+                "--content-type", "text/csv", "--split-type", "Line", "--strategy", "SingleRecord", "--max-retries",
+                "0",
             ],
             environment: ["BATCHFORM_PYTHON": BuiltinPython.interpreter]
         )

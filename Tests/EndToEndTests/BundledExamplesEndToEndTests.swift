@@ -18,7 +18,8 @@ struct BundledExamplesEndToEndTests {
                 "--model-env", "SAGEMAKER_MODEL_SERVER_WORKERS=2",
                 "--input", "build/input/", "--output", "build/output",
                 "--content-type", "application/jsonlines", "--accept", "application/jsonlines",
-                "--split-type", "Line", "--strategy", "SingleRecord", "--assemble-with", "Line", "--max-concurrent", "4",
+                "--split-type", "Line", "--strategy", "SingleRecord", "--assemble-with", "Line", "--max-concurrent",
+                "4",
             ],
             environment: environment
         )

@@ -2,15 +2,21 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// What `batchform` says, in the words the user typed: flag errors with suggestions, missing
 /// flags, the version, unique job names, and the summary.
 @Suite(.serialized, .timeLimit(.minutes(2))) struct CLIWordsEndToEndTests {
     @Test(arguments: [
-        (["--split-type", "line"], "--split-type: 'line' is not one of None, Line, RecordIO, TFRecord (did you mean Line?)"),
-        (["--strategy", "multi"], "--strategy: 'multi' is not one of SingleRecord, MultiRecord (did you mean MultiRecord?)"),
+        (
+            ["--split-type", "line"],
+            "--split-type: 'line' is not one of None, Line, RecordIO, TFRecord (did you mean Line?)"
+        ),
+        (
+            ["--strategy", "multi"],
+            "--strategy: 'multi' is not one of SingleRecord, MultiRecord (did you mean MultiRecord?)"
+        ),
         (["--compression", "gzip"], "--compression: 'gzip' is not one of None, Gzip (did you mean Gzip?)"),
         (["--assemble-with", "Lines"], "--assemble-with: 'Lines' is not one of None, Line (did you mean Line?)"),
         (["--max-payload-mb", "200"], "--max-payload-mb: '200' must be at most 100"),
@@ -58,7 +64,10 @@ import Testing
         #expect(version.hasPrefix("0.2.0"), "\(version)")
         // Built inside a git checkout: the commit is known.
         if FileManager.default.fileExists(atPath: Harness.packageRoot + "/.git") {
-            #expect(version.range(of: #"^0\.2\.0 \([0-9a-f]{7,12}\)$"#, options: .regularExpression) != nil, "\(version)")
+            #expect(
+                version.range(of: #"^0\.2\.0 \([0-9a-f]{7,12}\)$"#, options: .regularExpression) != nil,
+                "\(version)"
+            )
         }
     }
 
@@ -72,7 +81,10 @@ import Testing
         let names = try FileManager.default.contentsOfDirectory(atPath: harness.root + "/batchform-logs").sorted()
         #expect(names.count == 2, "\(names)")
         for name in names {
-            #expect(name.range(of: #"^batchform-\d{8}-\d{6}-\d{3}[0-9a-f]{4}$"#, options: .regularExpression) != nil, "\(name)")
+            #expect(
+                name.range(of: #"^batchform-\d{8}-\d{6}-\d{3}[0-9a-f]{4}$"#, options: .regularExpression) != nil,
+                "\(name)"
+            )
             #expect(name.count <= 63)
         }
     }
@@ -92,7 +104,11 @@ import Testing
         #expect(lines.contains("  outputs:    \(harness.root)/out"))
         #expect(lines.contains("  logs:       \(harness.root)/batchform-logs/summary-job"))
         #expect(lines.contains("Failed objects (1):"))
-        #expect(lines.contains { $0.hasPrefix("  \(harness.root)/in/bad.txt: records 1-2 (bytes 0-12): the model answered HTTP 400") })
+        #expect(
+            lines.contains {
+                $0.hasPrefix("  \(harness.root)/in/bad.txt: records 1-2 (bytes 0-12): the model answered HTTP 400")
+            }
+        )
     }
 
     @Test func anInterruptedObjectIsStoppedNotFailed() async throws {
@@ -103,7 +119,9 @@ import Testing
             environment: ["TEST_DELAY_MS": "100"]
         )
         let deadline = ContinuousClock.now + .seconds(30)
-        while harness.requests().isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        while harness.requests().isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         kill(process.processIdentifier, SIGINT)
         let result = harness.result(of: process)
         #expect(result.status == 130)
@@ -119,12 +137,17 @@ import Testing
         let server = try harness.startServer(keys: ("AKIDWORDS", "words-secret"))
         defer { server.process.terminate() }
         var environment = ProcessInfo.processInfo.environment
-        for name in ["BATCHFORM_ACCESS_KEY_ID", "BATCHFORM_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+        for name in [
+            "BATCHFORM_ACCESS_KEY_ID", "BATCHFORM_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+        ] {
             environment[name] = nil
         }
         let result = try await harness.runBinary(["jobs", "list", "--endpoint", server.url], environment: environment)
         #expect(result.status == 2)
-        #expect(result.stderr.contains("export BATCHFORM_ACCESS_KEY_ID and BATCHFORM_SECRET_ACCESS_KEY"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("export BATCHFORM_ACCESS_KEY_ID and BATCHFORM_SECRET_ACCESS_KEY"),
+            "\(result.stderr)"
+        )
         #expect(!result.stderr.contains("UnrecognizedClientException"))
         environment["BATCHFORM_ACCESS_KEY_ID"] = "AKIDWORDS"
         environment["BATCHFORM_SECRET_ACCESS_KEY"] = "words-secret"

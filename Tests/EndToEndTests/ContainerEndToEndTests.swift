@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The engine and a SageMaker-style test image (the test model server on a Debian base with
@@ -70,7 +70,9 @@ enum ContainerFixture {
 
 @Suite(.serialized, .enabled(if: ContainerFixture.available, "\(ContainerFixture.unavailable ?? "")"))
 struct ContainerEndToEndTests {
-    private func lines(_ file: Int) -> [String] { (0..<300).map { "file \(file) row \($0) \(String(repeating: "z", count: $0 % 9))" } }
+    private func lines(_ file: Int) -> [String] {
+        (0..<300).map { "file \(file) row \($0) \(String(repeating: "z", count: $0 % 9))" }
+    }
 
     @Test func twoContainerInstancesMatchTheSameModelRunAsAnExecutable() async throws {
         let harness = try Harness()
@@ -89,13 +91,21 @@ struct ContainerEndToEndTests {
         #expect(harness.files(in: "out-container") == names)
         for name in names {
             #expect(harness.output("out-container/\(name)") == harness.output("out-local/\(name)"))
-            #expect(harness.output("out-container/\(name)") == TestModel.answer(lines: lines(Int(name.dropFirst(5).prefix(1))!)))
+            #expect(
+                harness.output("out-container/\(name)")
+                    == TestModel.answer(lines: lines(Int(name.dropFirst(5).prefix(1))!))
+            )
         }
         // Both containers started (their output is the instances' logs), and none is left.
         let logs = harness.root + "/batchform-logs/in-containers"
         for instance in 1...2 {
-            let log = FileManager.default.contents(atPath: "\(logs)/instance-\(instance).log").map { String(decoding: $0, as: UTF8.self) }
-            #expect(log?.contains("test model: listening on 8080") == true, "instance \(instance) log: \(log ?? "none")")
+            let log = FileManager.default.contents(atPath: "\(logs)/instance-\(instance).log").map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            #expect(
+                log?.contains("test model: listening on 8080") == true,
+                "instance \(instance) log: \(log ?? "none")"
+            )
         }
         #expect(ContainerFixture.containers(ofJob: "in-containers").isEmpty)
     }
@@ -118,7 +128,8 @@ struct ContainerEndToEndTests {
         try harness.write("in/a.txt", (0..<100).map { "line \($0)" }.joined(separator: "\n"))
         let process = try harness.start([
             "--job-name", "interrupted", "--input", "in/", "--output", "out", "--image", ContainerFixture.image,
-            "--split-type", "Line", "--strategy", "SingleRecord", "--instance-count", "2", "--model-env", "TEST_DELAY_MS=300",
+            "--split-type", "Line", "--strategy", "SingleRecord", "--instance-count", "2", "--model-env",
+            "TEST_DELAY_MS=300",
         ])
         let deadline = ContinuousClock.now + .seconds(60)
         while !(harness.output("stderr.txt") ?? "").contains("records"), ContinuousClock.now < deadline {
@@ -136,7 +147,10 @@ struct ContainerEndToEndTests {
         let harness = try Harness()
         try harness.write("in/a.txt", "abc\n")
         let engine = try #require(ContainerFixture.engine)
-        let created = ContainerFixture.run(engine, ["create", "--name", "batchform-leftover-1", ContainerFixture.image, "serve"])
+        let created = ContainerFixture.run(
+            engine,
+            ["create", "--name", "batchform-leftover-1", ContainerFixture.image, "serve"]
+        )
         #expect(created.status == 0, "\(created.output)")
         let result = try await harness.run([
             "--job-name", "leftover", "--input", "in/", "--output", "out", "--image", ContainerFixture.image,

@@ -9,13 +9,18 @@ struct DataProcessingEndToEndTests {
     init() throws { harness = try Harness() }
 
     func run(
-        _ input: String, _ flags: [String], contentType: String = "text/csv", environment: [String: String] = [:],
+        _ input: String,
+        _ flags: [String],
+        contentType: String = "text/csv",
+        environment: [String: String] = [:],
         strategy: String = "MultiRecord"
     ) async throws -> (status: Int32, output: String?, stderr: String) {
         try harness.write("in/data", input)
         let result = try await harness.run(
-            ["--input", "in/", "--output", "out/", "--content-type", contentType, "--accept", contentType,
-             "--split-type", "Line", "--assemble-with", "Line", "--strategy", strategy] + flags,
+            [
+                "--input", "in/", "--output", "out/", "--content-type", contentType, "--accept", contentType,
+                "--split-type", "Line", "--assemble-with", "Line", "--strategy", strategy,
+            ] + flags,
             environment: environment
         )
         return (result.status, harness.output("out/data.out"), result.stderr)
@@ -27,7 +32,9 @@ struct DataProcessingEndToEndTests {
     }
 
     @Test func vector1ExplicitDefaultsGiveInferencesOnly() async throws {
-        let flags = try requestFile(#"{"ModelName":"m","DataProcessing":{"InputFilter":"$","JoinSource":"None","OutputFilter":"$"}}"#)
+        let flags = try requestFile(
+            #"{"ModelName":"m","DataProcessing":{"InputFilter":"$","JoinSource":"None","OutputFilter":"$"}}"#
+        )
         let result = try await run("1,2,3\n4,5,6\n", flags)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.output == "3,2,1\n6,5,4\n")
@@ -45,12 +52,17 @@ struct DataProcessingEndToEndTests {
 
     @Test func vector3DropTheIdBeforeInferenceAndJoinAllInput() async throws {
         let result = try await run(
-            "id1,10,20,30,40\nid2,11,21,31,41\n", ["--input-filter", "$[1:]", "--join-source", "Input"],
+            "id1,10,20,30,40\nid2,11,21,31,41\n",
+            ["--input-filter", "$[1:]", "--join-source", "Input"],
             environment: ["TEST_ANSWER": "first"]
         )
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.output == "id1,10,20,30,40,10\nid2,11,21,31,41,11\n")
-        let sent = try String(contentsOfFile: harness.reports + "/" + (harness.files(in: "reports").first { $0.hasPrefix("requests") } ?? ""), encoding: .utf8)
+        let sent = try String(
+            contentsOfFile: harness.reports + "/"
+                + (harness.files(in: "reports").first { $0.hasPrefix("requests") } ?? ""),
+            encoding: .utf8
+        )
         #expect(sent.contains("\"records\": 2"))
     }
 
@@ -66,8 +78,10 @@ struct DataProcessingEndToEndTests {
 
     @Test func vector5JSONJoinPutsTheAnswerUnderSageMakerOutput() async throws {
         let result = try await run(
-            "{\"key\":1}\n{\"key\":2, \"note\": \"spaces are normalized\"}\n[1,2]\n", ["--join-source", "Input"],
-            contentType: "application/jsonlines", environment: ["TEST_ANSWER": "label"]
+            "{\"key\":1}\n{\"key\":2, \"note\": \"spaces are normalized\"}\n[1,2]\n",
+            ["--join-source", "Input"],
+            contentType: "application/jsonlines",
+            environment: ["TEST_ANSWER": "label"]
         )
         #expect(result.status == 0, "\(result.stderr)")
         #expect(
@@ -78,8 +92,10 @@ struct DataProcessingEndToEndTests {
 
     @Test func jsonFiltersSelectKeys() async throws {
         let result = try await run(
-            "{\"id\":7,\"features\":[3,4]}\n", ["--input-filter", "$.features", "--join-source", "Input", "--output-filter", "$['id','SageMakerOutput']"],
-            contentType: "application/jsonlines", environment: ["TEST_ANSWER": "label"]
+            "{\"id\":7,\"features\":[3,4]}\n",
+            ["--input-filter", "$.features", "--join-source", "Input", "--output-filter", "$['id','SageMakerOutput']"],
+            contentType: "application/jsonlines",
+            environment: ["TEST_ANSWER": "label"]
         )
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.output == "{\"id\":7,\"SageMakerOutput\":{\"label\":3}}\n")
@@ -88,7 +104,11 @@ struct DataProcessingEndToEndTests {
     @Test func vector6TwoRangesAreRefusedBeforeAnythingRuns() async throws {
         let result = try await run("1,2,3\n", ["--join-source", "Input", "--output-filter", "$[0:2,246:]"])
         #expect(result.status == 2)
-        #expect(result.stderr.contains("Invalid JsonPath: $[0:2,246:]: only single range filters of format (eg: [1:5]) are supported. Format [0:2,246:] is not supported"))
+        #expect(
+            result.stderr.contains(
+                "Invalid JsonPath: $[0:2,246:]: only single range filters of format (eg: [1:5]) are supported. Format [0:2,246:] is not supported"
+            )
+        )
         #expect(harness.files(in: "reports").isEmpty)
     }
 
@@ -101,13 +121,21 @@ struct DataProcessingEndToEndTests {
 
     @Test func quotedFieldsWithNewlinesStayOneRecord() async throws {
         let input = "1,\"two\nlines, and \"\"quotes\"\"\",3\n4,plain,6\n"
-        let result = try await run(input, ["--join-source", "Input", "--output-filter", "$[1,-1]"], environment: ["TEST_ANSWER": "first"])
+        let result = try await run(
+            input,
+            ["--join-source", "Input", "--output-filter", "$[1,-1]"],
+            environment: ["TEST_ANSWER": "first"]
+        )
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.output == "\"two\nlines, and \"\"quotes\"\"\",1\nplain,4\n")
     }
 
     @Test func anOutOfRangeIndexFailsTheObjectClearly() async throws {
-        let result = try await run("1,2,3\n", ["--join-source", "Input", "--output-filter", "$[0,7]"], environment: ["TEST_ANSWER": "first"])
+        let result = try await run(
+            "1,2,3\n",
+            ["--join-source", "Input", "--output-filter", "$[0,7]"],
+            environment: ["TEST_ANSWER": "first"]
+        )
         #expect(result.status == 1)
         #expect(result.stderr.contains("record 1: $[0,7] selects index 7, but the record has only 4 elements"))
         #expect(result.output == nil)
@@ -129,7 +157,8 @@ struct DataProcessingEndToEndTests {
         var input = "id,x,y\n"
         for index in 0..<100_000 { input += "r\(index),\(index),\(index * 2)\n" }
         let result = try await run(
-            input, ["--env", "BATCHFORM_CSV_HEADER=repeat", "--join-source", "Input", "--max-payload-mb", "1"],
+            input,
+            ["--env", "BATCHFORM_CSV_HEADER=repeat", "--join-source", "Input", "--max-payload-mb", "1"],
             environment: ["TEST_ANSWER": "first", "TEST_HEADER_ANSWER": "prediction"]
         )
         #expect(result.status == 0, "\(result.stderr)")
@@ -137,7 +166,10 @@ struct DataProcessingEndToEndTests {
         #expect(lines.count == 100_001)
         #expect(lines.first == "id,x,y,prediction")
         #expect(lines[1] == "r0,0,0,r0" && lines.last == "r99999,99999,199998,r99999")
-        let requests = try String(contentsOfFile: harness.reports + "/" + harness.files(in: "reports").first { $0.hasPrefix("requests") }!, encoding: .utf8)
+        let requests = try String(
+            contentsOfFile: harness.reports + "/" + harness.files(in: "reports").first { $0.hasPrefix("requests") }!,
+            encoding: .utf8
+        )
         #expect(requests.split(separator: "\n").count > 1)  // several batches, each with the header
     }
 
@@ -145,7 +177,8 @@ struct DataProcessingEndToEndTests {
         var input = "id,x\n"
         for index in 0..<100_000 { input += "r\(index),\(index)\n" }
         let result = try await run(
-            input, ["--env", "BATCHFORM_CSV_HEADER=repeat", "--max-payload-mb", "1"],
+            input,
+            ["--env", "BATCHFORM_CSV_HEADER=repeat", "--max-payload-mb", "1"],
             environment: ["TEST_ANSWER": "first", "TEST_HEADER_ANSWER": "prediction"]
         )
         #expect(result.status == 0, "\(result.stderr)")

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Runs the built `batchform` binary in a scratch folder against the test model server, and
@@ -13,7 +13,8 @@ struct Harness {
         for _ in 0..<3 { url.deleteLastPathComponent() }
         return url.path
     }()
-    static let binary = ProcessInfo.processInfo.environment["BATCHFORM_BINARY"] ?? packageRoot + "/.build/debug/batchform"
+    static let binary =
+        ProcessInfo.processInfo.environment["BATCHFORM_BINARY"] ?? packageRoot + "/.build/debug/batchform"
     static let testModel = packageRoot + "/Tests/EndToEndTests/Fixtures/test-model/serve"
 
     let root: String
@@ -28,7 +29,8 @@ struct Harness {
     func write(_ relativePath: String, _ bytes: [UInt8]) throws {
         let path = root + "/" + relativePath
         try FileManager.default.createDirectory(
-            atPath: String(path[..<path.lastIndex(of: "/")!]), withIntermediateDirectories: true
+            atPath: String(path[..<path.lastIndex(of: "/")!]),
+            withIntermediateDirectories: true
         )
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
@@ -45,7 +47,8 @@ struct Harness {
         let all = FileManager.default.enumerator(atPath: base)?.allObjects as? [String] ?? []
         return all.filter { path in
             var isDirectory: ObjCBool = false
-            return FileManager.default.fileExists(atPath: base + "/" + path, isDirectory: &isDirectory) && !isDirectory.boolValue
+            return FileManager.default.fileExists(atPath: base + "/" + path, isDirectory: &isDirectory)
+                && !isDirectory.boolValue
         }.sorted()
     }
 
@@ -57,7 +60,8 @@ struct Harness {
 
     /// The model is the test model server unless `--image` is given (or `withImage` is false);
     /// its reports go to `reports/`.
-    func run(_ arguments: [String], environment: [String: String] = [:], withImage: Bool = true) async throws -> Result {
+    func run(_ arguments: [String], environment: [String: String] = [:], withImage: Bool = true) async throws -> Result
+    {
         let process = try start(arguments, environment: environment, withImage: withImage)
         while process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
         return result(of: process)
@@ -106,7 +110,10 @@ struct Harness {
     }
 
     func start(
-        _ arguments: [String], environment: [String: String] = [:], withImage: Bool = true, stdoutName: String? = nil
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        withImage: Bool = true,
+        stdoutName: String? = nil
     ) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
@@ -132,7 +139,9 @@ struct Harness {
     func result(of process: Process) -> Result {
         process.waitUntilExit()
         return Result(
-            status: process.terminationStatus, stdout: output("stdout.txt") ?? "", stderr: output("stderr.txt") ?? ""
+            status: process.terminationStatus,
+            stdout: output("stdout.txt") ?? "",
+            stderr: output("stderr.txt") ?? ""
         )
     }
 

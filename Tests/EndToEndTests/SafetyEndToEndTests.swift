@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The safety defects, each through the real binary: where outputs go, archives that try to
@@ -47,7 +47,8 @@ import Testing
         let harness = try Harness()
         try harness.write("in/a.txt", "x\n")
         try archive(
-            harness, "model.tar.gz",
+            harness,
+            "model.tar.gz",
             """
             add('a', kind=tarfile.SYMTYPE, link='.')
             add('a/b', kind=tarfile.SYMTYPE, link='..')
@@ -95,7 +96,9 @@ import Testing
         #expect(result.status == 2, "\(result.stderr)")
         // In the flag's words; the API answers SageMaker's range error (Tests/ServerAPITests/test_safety.py).
         #expect(
-            result.stderr.contains("batchform transform: --max-concurrent: '4611686018427387904' must be at most 2147483647"),
+            result.stderr.contains(
+                "batchform transform: --max-concurrent: '4611686018427387904' must be at most 2147483647"
+            ),
             "\(result.stderr)"
         )
         #expect(harness.modelServerPIDs().isEmpty)
@@ -106,7 +109,8 @@ import Testing
         try harness.write("in/a.txt", "x\n")
         let answer = #"{"MaxConcurrentTransforms": 4611686018427387904, "MaxPayloadInMB": 6}"#
         let result = try await harness.run(
-            ["--input", "in/", "--output", "out", "--split-type", "Line"], environment: ["TEST_EXEC_PARAMS": answer]
+            ["--input", "in/", "--output", "out", "--split-type", "Line"],
+            environment: ["TEST_EXEC_PARAMS": answer]
         )
         #expect(result.status == 1, "\(result.stderr)")
         #expect(result.stderr.contains("/execution-parameters answered \(answer)"), "\(result.stderr)")
@@ -129,18 +133,25 @@ import Testing
         let harness = try Harness()
         try harness.write("in/a.txt", (0..<200).map { "line \($0)" }.joined(separator: "\n"))
         let process = try harness.start(
-            ["--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord", "--instance-count", "2"],
+            [
+                "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord",
+                "--instance-count", "2",
+            ],
             environment: ["TEST_DELAY_MS": "200"]
         )
         let deadline = ContinuousClock.now + .seconds(30)
-        while harness.requests().count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        while harness.requests().count < 2, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let servers = harness.modelServerPIDs()
         #expect(servers.count == 2)
         #expect(servers.allSatisfy(isRunning))
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         let gone = ContinuousClock.now + .seconds(10)
-        while servers.contains(where: isRunning), ContinuousClock.now < gone { try await Task.sleep(for: .milliseconds(50)) }
+        while servers.contains(where: isRunning), ContinuousClock.now < gone {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         #expect(servers.allSatisfy { !isRunning($0) }, "still running: \(servers.filter(isRunning))")
         #expect(harness.files(in: "out").allSatisfy { !$0.hasSuffix(".out") })
     }

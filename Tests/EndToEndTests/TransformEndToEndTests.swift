@@ -3,7 +3,7 @@ import Records
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 let linesA = (1...300).map { "row \($0),\($0 * 7 % 13)" }
@@ -26,7 +26,11 @@ let linesB = ["alpha", "beta\r", "gamma"]
         #expect(harness.output("out/sub/b.csv.out") == TestModel.answer(lines: linesB))
         #expect(harness.files(in: "out") == ["a.csv.out", "sub/b.csv.out"])
         let requests = harness.requests()
-        #expect(requests.allSatisfy { $0["content_type"] as? String == "text/csv" && $0["accept"] as? String == "text/plain" })
+        #expect(
+            requests.allSatisfy {
+                $0["content_type"] as? String == "text/csv" && $0["accept"] as? String == "text/plain"
+            }
+        )
         if strategy == "SingleRecord" {
             #expect(requests.count == linesA.count + linesB.count)
             #expect(requests.allSatisfy { $0["records"] as? Int == 1 && $0["has_cr"] as? Bool == false })
@@ -49,13 +53,18 @@ let linesB = ["alpha", "beta\r", "gamma"]
         #expect(harness.output("out/big.txt.out") == TestModel.answer(lines: lines))
         let requests = harness.requests()
         #expect(requests.count >= 2)
-        #expect(requests.allSatisfy { ($0["bytes"] as? Int ?? .max) <= 1_048_576 && $0["ends_with_newline"] as? Bool == true })
+        #expect(
+            requests.allSatisfy {
+                ($0["bytes"] as? Int ?? .max) <= 1_048_576 && $0["ends_with_newline"] as? Bool == true
+            }
+        )
     }
 
     @Test(arguments: ["SingleRecord", "MultiRecord"])
     func recordIOAndTFRecordFramesReachTheModelWhole(_ strategy: String) async throws {
         let harness = try Harness()
-        let records: [[UInt8]] = (0..<50).map { index in (0..<(index % 9)).map { UInt8(truncatingIfNeeded: $0 * index) } }
+        let records: [[UInt8]] = (0..<50).map { index in (0..<(index % 9)).map { UInt8(truncatingIfNeeded: $0 * index) }
+        }
         try harness.write("in/data.rec", records.flatMap { RecordEncoding.recordIO($0) })
         try harness.write("tf/data.tfrecord", records.flatMap { RecordEncoding.tfRecord($0) })
         for (input, split, contentType) in [
@@ -93,7 +102,11 @@ let linesB = ["alpha", "beta\r", "gamma"]
             "--input", "in/", "--output", "out", "--content-type", "application/octet-stream", "--max-payload-mb", "1",
         ])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("big.bin: the object (SplitType None sends it whole) at byte offset 0 is larger than MaxPayloadInMB (1 MB)"))
+        #expect(
+            result.stderr.contains(
+                "big.bin: the object (SplitType None sends it whole) at byte offset 0 is larger than MaxPayloadInMB (1 MB)"
+            )
+        )
         #expect(harness.files(in: "out") == ["small.bin.out"])
     }
 
@@ -107,7 +120,8 @@ let linesB = ["alpha", "beta\r", "gamma"]
         try gzip.run()
         gzip.waitUntilExit()
         let result = try await harness.run([
-            "--input", "in/", "--output", "out", "--split-type", "Line", "--compression", "Gzip", "--max-payload-mb", "1",
+            "--input", "in/", "--output", "out", "--split-type", "Line", "--compression", "Gzip", "--max-payload-mb",
+            "1",
         ])
         #expect(result.status == 0, "\(result.stderr)")
         // Two concatenated gzip members read as one stream.
@@ -128,8 +142,12 @@ let linesB = ["alpha", "beta\r", "gamma"]
 
     @Test func severalInstancesWithConcurrencyKeepInputOrder() async throws {
         let harness = try Harness()
-        let files = (0..<6).map { file in (0..<120).map { "file \(file) line \($0) \(String(repeating: "x", count: $0 % 17))" } }
-        for (index, lines) in files.enumerated() { try harness.write("in/f\(index).txt", lines.joined(separator: "\n") + "\n") }
+        let files = (0..<6).map { file in
+            (0..<120).map { "file \(file) line \($0) \(String(repeating: "x", count: $0 % 17))" }
+        }
+        for (index, lines) in files.enumerated() {
+            try harness.write("in/f\(index).txt", lines.joined(separator: "\n") + "\n")
+        }
         let result = try await harness.run(
             [
                 "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord",
@@ -154,7 +172,8 @@ let linesB = ["alpha", "beta\r", "gamma"]
         try harness.write("model/weights.bin", "w")
         let result = try await harness.run([
             "--model-data", "model/",
-            "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "MultiRecord", "--max-payload-mb", "2",
+            "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "MultiRecord",
+            "--max-payload-mb", "2",
             "--max-concurrent", "3", "--model-env", "MODEL_SHARED=model", "--model-env", "MODEL_ONLY=m",
             "--env", "MODEL_SHARED=job", "--env", "JOB_ONLY=j",
         ])
@@ -176,12 +195,17 @@ let linesB = ["alpha", "beta\r", "gamma"]
         try harness.write("in/a.txt", linesB.joined(separator: "\n"))
         let result = try await harness.run(
             ["--input", "in/", "--output", "out", "--split-type", "Line", "--job-name", "exec-params"],
-            environment: ["TEST_EXEC_PARAMS": #"{"MaxConcurrentTransforms": 2, "BatchStrategy": "SINGLE_RECORD", "MaxPayloadInMB": 1}"#]
+            environment: [
+                "TEST_EXEC_PARAMS":
+                    #"{"MaxConcurrentTransforms": 2, "BatchStrategy": "SINGLE_RECORD", "MaxPayloadInMB": 1}"#
+            ]
         )
         #expect(result.status == 0, "\(result.stderr)")
         // The engine's lines go to the job's log file; the terminal shows them only with --verbose.
         let log = harness.output("batchform-logs/exec-params/batchform.log") ?? ""
-        #expect(log.contains("[sagemaker logs]: MaxConcurrentTransforms=2, MaxPayloadInMB=1, BatchStrategy=SINGLE_RECORD"))
+        #expect(
+            log.contains("[sagemaker logs]: MaxConcurrentTransforms=2, MaxPayloadInMB=1, BatchStrategy=SINGLE_RECORD")
+        )
         #expect(!result.stderr.contains("[sagemaker logs]"))
         #expect(harness.requests().count == 3)
         // Unset in the request, so not passed to the container.
@@ -194,7 +218,8 @@ let linesB = ["alpha", "beta\r", "gamma"]
         for assemble in ["None", "Line"] {
             let result = try await harness.run(
                 [
-                    "--input", "in/", "--output", "out-\(assemble)", "--split-type", "Line", "--strategy", "SingleRecord",
+                    "--input", "in/", "--output", "out-\(assemble)", "--split-type", "Line", "--strategy",
+                    "SingleRecord",
                     "--assemble-with", assemble,
                 ],
                 environment: ["TEST_NO_TRAILING_NEWLINE": "1"]
@@ -211,16 +236,20 @@ let linesB = ["alpha", "beta\r", "gamma"]
         try harness.write("in/a.txt", "SLOW\nx\ny\n")
         try harness.write("in/b.txt", "z\n")
         let result = try await harness.run([
-            "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord", "--max-concurrent", "2",
+            "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord",
+            "--max-concurrent", "2",
         ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(harness.output("out/a.txt.out") == "WOLS\nx\ny\n")
         #expect(harness.output("out/b.txt.out") == "z\n")
         var arrivals: [String: Double] = [:]
         for request in harness.requests() {
-            if let record = request["first_record"] as? String, let time = request["at"] as? Double { arrivals[record] = time }
+            if let record = request["first_record"] as? String, let time = request["at"] as? Double {
+                arrivals[record] = time
+            }
         }
-        let slow = try #require(arrivals["SLOW"]), nextObject = try #require(arrivals["z"])
+        let slow = try #require(arrivals["SLOW"])
+        let nextObject = try #require(arrivals["z"])
         #expect(nextObject - slow < 0.5)
     }
 
@@ -230,12 +259,17 @@ let linesB = ["alpha", "beta\r", "gamma"]
         try harness.write("in/bad.txt", "ok\nthis will FAIL\nok\n")
         try harness.write("in/good2.txt", "c\n")
         let result = try await harness.run([
-            "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord", "--max-concurrent", "2",
+            "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord",
+            "--max-concurrent", "2",
             "--json",
         ])
         #expect(result.status == 1)
         #expect(harness.files(in: "out") == ["good1.txt.out", "good2.txt.out"])
-        #expect(result.stderr.contains("bad.txt: record 2 (bytes 3-16): the model answered HTTP 400: \"bad record: the model cannot read FAIL\""))
+        #expect(
+            result.stderr.contains(
+                "bad.txt: record 2 (bytes 3-16): the model answered HTTP 400: \"bad record: the model cannot read FAIL\""
+            )
+        )
         let describe = try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any]
         #expect(describe?["TransformJobStatus"] as? String == "Failed")
         #expect((describe?["FailureReason"] as? String)?.hasPrefix("ClientError: 1 of 3 input objects failed.") == true)
@@ -280,7 +314,9 @@ let linesB = ["alpha", "beta\r", "gamma"]
             "--max-payload-mb", "10",
         ])
         #expect(result.status == 2)
-        #expect(result.stderr.contains("ValidationException: MaxConcurrentTransforms * MaxPayloadInMB cannot exceed 100 MB"))
+        #expect(
+            result.stderr.contains("ValidationException: MaxConcurrentTransforms * MaxPayloadInMB cannot exceed 100 MB")
+        )
         #expect(harness.modelServerPIDs().isEmpty)
         let empty = try await harness.run(["--input", "nowhere/", "--output", "out"])
         #expect(empty.status == 2)
@@ -290,7 +326,10 @@ let linesB = ["alpha", "beta\r", "gamma"]
     @Test func requestAndModelFilesWorkAsBoto3BodiesAndFlagsOverride() async throws {
         let harness = try Harness()
         try harness.write("in/a.txt", "xyz\n")
-        try harness.write("model.json", #"{"ModelName": "my-model", "PrimaryContainer": {"Image": "\#(Harness.testModel)", "Environment": {"MODEL_FROM_FILE": "yes"}}}"#)
+        try harness.write(
+            "model.json",
+            #"{"ModelName": "my-model", "PrimaryContainer": {"Image": "\#(Harness.testModel)", "Environment": {"MODEL_FROM_FILE": "yes"}}}"#
+        )
         try harness.write(
             "request.json",
             #"""
@@ -300,7 +339,9 @@ let linesB = ["alpha", "beta\r", "gamma"]
              "TransformResources": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1}}
             """#
         )
-        let result = try await harness.run(["--request", "request.json", "--model", "model.json", "--output", "out", "--json"])
+        let result = try await harness.run([
+            "--request", "request.json", "--model", "model.json", "--output", "out", "--json",
+        ])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(harness.output("out/a.txt.out") == "zyx\n")
         #expect(harness.environments().first?["MODEL_FROM_FILE"] == "yes")
@@ -310,7 +351,11 @@ let linesB = ["alpha", "beta\r", "gamma"]
         try harness.write("other.json", #"{"ModelName": "other", "PrimaryContainer": {"Image": "x"}}"#)
         let wrongModel = try await harness.run(["--request", "request.json", "--model", "other.json"])
         #expect(wrongModel.status == 2)
-        #expect(wrongModel.stderr.contains("Could not find model \"arn:aws:sagemaker:us-east-1:000000000000:model/my-model\"."))
+        #expect(
+            wrongModel.stderr.contains(
+                "Could not find model \"arn:aws:sagemaker:us-east-1:000000000000:model/my-model\"."
+            )
+        )
     }
 
     @Test func aModelThatDoesNotAnswerInTimeIsRetriedThenFailsItsObject() async throws {
@@ -319,10 +364,14 @@ let linesB = ["alpha", "beta\r", "gamma"]
         try harness.write("in/b.txt", "HANG\n")
         let started = ContinuousClock.now
         let result = try await harness.run([
-            "--input", "in/", "--output", "out", "--split-type", "Line", "--invocation-timeout", "1", "--max-retries", "1",
+            "--input", "in/", "--output", "out", "--split-type", "Line", "--invocation-timeout", "1", "--max-retries",
+            "1",
         ])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("no answer within InvocationsTimeoutInSeconds (1 s) after 2 attempt(s)"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("no answer within InvocationsTimeoutInSeconds (1 s) after 2 attempt(s)"),
+            "\(result.stderr)"
+        )
         #expect(harness.files(in: "out") == ["a.txt.out"])
         #expect(ContinuousClock.now - started < .seconds(25))
     }
@@ -332,7 +381,10 @@ let linesB = ["alpha", "beta\r", "gamma"]
         let lines = (0..<300).map { "record \($0)" }
         try harness.write("in/a.txt", lines.joined(separator: "\n") + "\n")
         let result = try await harness.run(
-            ["--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord", "--max-concurrent", "4"],
+            [
+                "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord",
+                "--max-concurrent", "4",
+            ],
             environment: ["TEST_CLOSE_CONNECTION": "1"]
         )
         #expect(result.status == 0, "\(result.stderr)")
@@ -343,11 +395,16 @@ let linesB = ["alpha", "beta\r", "gamma"]
         let harness = try Harness()
         try harness.write("in/a.txt", (0..<200).map { "line \($0)" }.joined(separator: "\n"))
         let process = try harness.start(
-            ["--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord", "--instance-count", "2"],
+            [
+                "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord",
+                "--instance-count", "2",
+            ],
             environment: ["TEST_DELAY_MS": "200"]
         )
         let deadline = ContinuousClock.now + .seconds(30)
-        while harness.requests().isEmpty, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        while harness.requests().isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         #expect(!harness.requests().isEmpty)
         kill(process.processIdentifier, SIGINT)
         let result = harness.result(of: process)

@@ -35,7 +35,9 @@ import Testing
             if bytes[(offset + 257)..<(offset + 262)].elementsEqual("ustar".utf8) {
                 for index in 148..<156 { bytes[offset + index] = 0x20 }
                 let sum = bytes[offset..<(offset + 512)].reduce(0) { $0 + Int($1) }
-                for (index, byte) in String(format: "%06o", sum).utf8.enumerated() { bytes[offset + 148 + index] = byte }
+                for (index, byte) in String(format: "%06o", sum).utf8.enumerated() {
+                    bytes[offset + 148 + index] = byte
+                }
                 bytes[offset + 154] = 0
             }
             offset += 512
@@ -59,7 +61,8 @@ import Testing
                 input = random.bytes(upTo: 3000)
             } else {
                 let mutated = random.mutate(
-                    seeds[cases % seeds.count], interesting: [0, 0x80, 0xff, 0x30, 0x37, 0x39, 0x2f, 0x2e, 0x22, 0x0a],
+                    seeds[cases % seeds.count],
+                    interesting: [0, 0x80, 0xff, 0x30, 0x37, 0x39, 0x2f, 0x2e, 0x22, 0x0a],
                     maxSpan: 600
                 )
                 // Half the cases get valid checksums again, so the mutations reach past the header check.

@@ -11,12 +11,21 @@ struct TarBuilder {
     var bytes: [UInt8] = []
 
     enum Kind: UInt8 {
-        case file = 0x30, hardLink = 0x31, symlink = 0x32, folder = 0x35, pax = 0x78, gnuLongName = 0x4c
+        case file = 0x30
+        case hardLink = 0x31
+        case symlink = 0x32
+        case folder = 0x35
+        case pax = 0x78
+        case gnuLongName = 0x4c
     }
 
     /// `sizeField` replaces the octal size (for base-256 or garbage); `data` follows, padded.
     mutating func add(
-        _ name: String, _ kind: Kind = .file, data: [UInt8] = [], link: String = "", sizeField: [UInt8]? = nil,
+        _ name: String,
+        _ kind: Kind = .file,
+        data: [UInt8] = [],
+        link: String = "",
+        sizeField: [UInt8]? = nil,
         declaredSize: Int? = nil
     ) {
         var header = [UInt8](repeating: 0, count: 512)
@@ -113,7 +122,10 @@ struct ExtractionScratch {
 }
 
 func expectRefusal(
-    _ scratch: ExtractionScratch, _ tar: [UInt8], limits: ArchiveLimits = ArchiveLimits(), naming entry: String,
+    _ scratch: ExtractionScratch,
+    _ tar: [UInt8],
+    limits: ArchiveLimits = ArchiveLimits(),
+    naming entry: String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) async {
     do {
@@ -125,7 +137,11 @@ func expectRefusal(
     } catch {
         Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
     }
-    #expect(scratch.filesOutside().isEmpty, "written outside: \(scratch.filesOutside())", sourceLocation: sourceLocation)
+    #expect(
+        scratch.filesOutside().isEmpty,
+        "written outside: \(scratch.filesOutside())",
+        sourceLocation: sourceLocation
+    )
     #expect(scratch.secretIsIntact(), sourceLocation: sourceLocation)
     #expect(scratch.linksStayInside(), sourceLocation: sourceLocation)
 }
@@ -293,9 +309,18 @@ func expectRefusal(
         #expect(try NumericSetting.maxModelBytes(process: [:], job: [:]) == 100 << 30)
         #expect(try NumericSetting.maxModelBytes(process: ["BATCHFORM_MAX_MODEL_BYTES": "1000"], job: [:]) == 1000)
         // A job may lower the operator's limit, never raise it.
-        #expect(try NumericSetting.maxModelBytes(process: ["BATCHFORM_MAX_MODEL_BYTES": "1000"], job: ["BATCHFORM_MAX_MODEL_BYTES": "9000"]) == 1000)
+        #expect(
+            try NumericSetting.maxModelBytes(
+                process: ["BATCHFORM_MAX_MODEL_BYTES": "1000"],
+                job: ["BATCHFORM_MAX_MODEL_BYTES": "9000"]
+            ) == 1000
+        )
         #expect(try NumericSetting.maxModelBytes(process: [:], job: ["BATCHFORM_MAX_MODEL_BYTES": "10"]) == 10)
-        #expect(throws: (any Error).self) { try NumericSetting.maxModelBytes(process: ["BATCHFORM_MAX_MODEL_BYTES": "1e30"], job: [:]) }
-        #expect(throws: (any Error).self) { try NumericSetting.maxModelBytes(process: ["BATCHFORM_MAX_MODEL_BYTES": "-5"], job: [:]) }
+        #expect(throws: (any Error).self) {
+            try NumericSetting.maxModelBytes(process: ["BATCHFORM_MAX_MODEL_BYTES": "1e30"], job: [:])
+        }
+        #expect(throws: (any Error).self) {
+            try NumericSetting.maxModelBytes(process: ["BATCHFORM_MAX_MODEL_BYTES": "-5"], job: [:])
+        }
     }
 }

@@ -5,16 +5,29 @@ import Testing
 
 @Suite struct ContainerRuntimeTests {
     let launch = InstanceLaunch(
-        index: 1, jobName: "Nightly-Scores", modelDirectory: "/tmp/model", environment: [:], logFile: "/tmp/x.log",
+        index: 1,
+        jobName: "Nightly-Scores",
+        modelDirectory: "/tmp/model",
+        environment: [:],
+        logFile: "/tmp/x.log",
         instanceType: "ml.m5.large"
     )
 
     @Test func runArgumentsFollowTheContainerContract() throws {
-        let runtime = try ContainerRuntime(image: "registry/model:1", engine: ContainerEngine(executable: "/usr/bin/podman"))
-        let arguments = runtime.runArguments(name: "batchform-x-2", port: 4321, launch: launch, variables: ["SM_MODEL_DIR", "A"])
+        let runtime = try ContainerRuntime(
+            image: "registry/model:1",
+            engine: ContainerEngine(executable: "/usr/bin/podman")
+        )
+        let arguments = runtime.runArguments(
+            name: "batchform-x-2",
+            port: 4321,
+            launch: launch,
+            variables: ["SM_MODEL_DIR", "A"]
+        )
         #expect(
             arguments == [
-                "run", "--name", "batchform-x-2", "--init", "-p", "127.0.0.1:4321:8080", "-v", "/tmp/model:/opt/ml/model:ro",
+                "run", "--name", "batchform-x-2", "--init", "-p", "127.0.0.1:4321:8080", "-v",
+                "/tmp/model:/opt/ml/model:ro",
                 "-e", "A", "-e", "SM_MODEL_DIR", "registry/model:1", "serve",
             ]
         )
@@ -25,7 +38,9 @@ import Testing
         gpuLaunch.instanceType = "ml.g5.xlarge"
         let podman = try ContainerRuntime(image: "i", engine: ContainerEngine(executable: "/usr/bin/podman"))
         let docker = try ContainerRuntime(image: "i", engine: ContainerEngine(executable: "/usr/local/bin/docker"))
-        #expect(podman.runArguments(name: "n", port: 1, launch: gpuLaunch, variables: []).contains("nvidia.com/gpu=all"))
+        #expect(
+            podman.runArguments(name: "n", port: 1, launch: gpuLaunch, variables: []).contains("nvidia.com/gpu=all")
+        )
         let dockerArguments = docker.runArguments(name: "n", port: 1, launch: gpuLaunch, variables: [])
         #expect(dockerArguments.joined(separator: " ").contains("--gpus all"))
         #expect(!docker.runArguments(name: "n", port: 1, launch: launch, variables: []).contains("--gpus"))
@@ -42,13 +57,22 @@ import Testing
         let folder = NSTemporaryDirectory() + "engines-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         for name in ["podman", "docker", "nerdctl"] {
-            _ = FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+            _ = FileManager.default.createFile(
+                atPath: "\(folder)/\(name)",
+                contents: Data("#!/bin/sh\n".utf8),
+                attributes: [.posixPermissions: 0o755]
+            )
         }
         #expect(try ContainerEngine.find(environment: ["PATH": folder])?.executable == "\(folder)/podman")
         try FileManager.default.removeItem(atPath: "\(folder)/podman")
         #expect(try ContainerEngine.find(environment: ["PATH": folder])?.isDocker == true)
-        #expect(try ContainerEngine.find(environment: ["PATH": folder, "BATCHFORM_CONTAINER_ENGINE": "nerdctl"])?.executable == "\(folder)/nerdctl")
-        #expect(throws: RuntimeError.self) { try ContainerEngine.find(environment: ["PATH": folder, "BATCHFORM_CONTAINER_ENGINE": "nope"]) }
+        #expect(
+            try ContainerEngine.find(environment: ["PATH": folder, "BATCHFORM_CONTAINER_ENGINE": "nerdctl"])?.executable
+                == "\(folder)/nerdctl"
+        )
+        #expect(throws: RuntimeError.self) {
+            try ContainerEngine.find(environment: ["PATH": folder, "BATCHFORM_CONTAINER_ENGINE": "nope"])
+        }
         #expect(try ContainerEngine.find(environment: ["PATH": "/nonexistent"]) == nil)
     }
 

@@ -27,7 +27,10 @@ func job(_ change: (inout CreateTransformJobRequest) -> Void = { _ in }) throws 
 
 func model(environment: [String: String]) throws -> ModelDefinition {
     try ModelDefinition(
-        validating: CreateModelRequest(ModelName: "model", PrimaryContainer: .init(Image: "./serve", Environment: environment))
+        validating: CreateModelRequest(
+            ModelName: "model",
+            PrimaryContainer: .init(Image: "./serve", Environment: environment)
+        )
     )
 }
 
@@ -35,7 +38,8 @@ func model(environment: [String: String]) throws -> ModelDefinition {
     @Test func jobEnvironmentWinsOverTheModelsAndPlatformVariablesWinOverBoth() throws {
         let environment = InstanceEnvironment.build(
             model: try model(environment: ["SHARED": "model", "MODEL_ONLY": "m", "SAGEMAKER_BATCH": "no"]),
-            job: try job { $0.Environment = ["SHARED": "job", "JOB_ONLY": "j"] }, modelDirectory: "/models/m"
+            job: try job { $0.Environment = ["SHARED": "job", "JOB_ONLY": "j"] },
+            modelDirectory: "/models/m"
         )
         #expect(environment["SHARED"] == "job")
         #expect(environment["MODEL_ONLY"] == "m")
@@ -55,7 +59,8 @@ func model(environment: [String: String]) throws -> ModelDefinition {
                 $0.MaxPayloadInMB = 2
                 $0.BatchStrategy = "SingleRecord"
                 $0.MaxConcurrentTransforms = 4
-            }, modelDirectory: "/m"
+            },
+            modelDirectory: "/m"
         )
         #expect(set["SAGEMAKER_MAX_PAYLOAD_IN_MB"] == "2")
         #expect(set["SAGEMAKER_BATCH_STRATEGY"] == "SINGLE_RECORD")
@@ -65,9 +70,15 @@ func model(environment: [String: String]) throws -> ModelDefinition {
 
 @Suite struct ExecutionParameterTests {
     @Test func bothSpellingsAreRead() throws {
-        let upper = try ExecutionParameters.parse(Data(#"{"MaxConcurrentTransforms": 8, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}"#.utf8))
-        #expect(upper == ExecutionParameters(maxConcurrentTransforms: 8, batchStrategy: .multiRecord, maxPayloadInMB: 6))
-        let camel = try ExecutionParameters.parse(Data(#"{"BatchStrategy":"SingleRecord","MaxConcurrentTransforms":1}"#.utf8))
+        let upper = try ExecutionParameters.parse(
+            Data(#"{"MaxConcurrentTransforms": 8, "BatchStrategy": "MULTI_RECORD", "MaxPayloadInMB": 6}"#.utf8)
+        )
+        #expect(
+            upper == ExecutionParameters(maxConcurrentTransforms: 8, batchStrategy: .multiRecord, maxPayloadInMB: 6)
+        )
+        let camel = try ExecutionParameters.parse(
+            Data(#"{"BatchStrategy":"SingleRecord","MaxConcurrentTransforms":1}"#.utf8)
+        )
         #expect(camel == ExecutionParameters(maxConcurrentTransforms: 1, batchStrategy: .singleRecord))
         #expect(try ExecutionParameters.parse(Data("not json".utf8)) == nil)
     }
@@ -95,7 +106,13 @@ func model(environment: [String: String]) throws -> ModelDefinition {
         let container = ExecutionParameters(maxConcurrentTransforms: 8, batchStrategy: .singleRecord, maxPayloadInMB: 2)
         let fromContainer = ResolvedParameters(job: try job(), container: container)
         #expect(fromContainer.description == "MaxConcurrentTransforms=8, MaxPayloadInMB=2, BatchStrategy=SINGLE_RECORD")
-        let fromRequest = ResolvedParameters(job: try job { $0.MaxConcurrentTransforms = 3; $0.MaxPayloadInMB = 1 }, container: container)
+        let fromRequest = ResolvedParameters(
+            job: try job {
+                $0.MaxConcurrentTransforms = 3
+                $0.MaxPayloadInMB = 1
+            },
+            container: container
+        )
         #expect(fromRequest.description == "MaxConcurrentTransforms=3, MaxPayloadInMB=1, BatchStrategy=SINGLE_RECORD")
         let defaults = ResolvedParameters(job: try job(), container: nil)
         #expect(defaults.description == "MaxConcurrentTransforms=1, MaxPayloadInMB=6, BatchStrategy=MULTI_RECORD")
@@ -109,7 +126,10 @@ func model(environment: [String: String]) throws -> ModelDefinition {
         ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3", "sklearn"),
         ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1", "xgboost"),
         ("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.1.0-cpu-py310", "pytorch"),
-        ("763104351884.dkr.ecr.us-west-2.amazonaws.com/huggingface-pytorch-inference:2.1-transformers4.37-cpu-py310", "huggingface"),
+        (
+            "763104351884.dkr.ecr.us-west-2.amazonaws.com/huggingface-pytorch-inference:2.1-transformers4.37-cpu-py310",
+            "huggingface"
+        ),
         ("sagemaker-xgboost@sha256:0123", "xgboost"),
     ])
     func frameworkImagesNameTheirDefaults(_ image: String, _ framework: String) {

@@ -20,7 +20,9 @@ import TransformSpec
         #expect(try select("$[0,3:]", row) == #"["id","c","d"]"#)
         #expect(try select("$[-2:]", row) == #"["c","d"]"#)
         #expect(try select("$[*]", row) == #"["id","a","b","c","d"]"#)
-        let object = try JSONValue.parse(Array(#"{"id":7,"features":{"x":1,"y":[2,3]},"SageMakerOutput":{"label":1}}"#.utf8))
+        let object = try JSONValue.parse(
+            Array(#"{"id":7,"features":{"x":1,"y":[2,3]},"SageMakerOutput":{"label":1}}"#.utf8)
+        )
         #expect(try select("$.id", object) == "7")
         #expect(try select("$.features.y[1]", object) == "3")
         #expect(try select("$['id','SageMakerOutput']", object) == #"{"id":7,"SageMakerOutput":{"label":1}}"#)
@@ -70,24 +72,41 @@ import TransformSpec
         #expect(CSVRow.serialize(["a", "b,c", "d\"e", "x\ny", " keep"]) == "a,\"b,c\",\"d\"\"e\",\"x\ny\", keep")
         #expect {
             try CSVRow.parse(Array("pine kernels; \"\"Tarama\"\"".utf8))
-        } throws: { ($0 as? CSVError)?.message.hasPrefix("bare \" in non quoted field found near: pine kernels") == true }
+        } throws: {
+            ($0 as? CSVError)?.message.hasPrefix("bare \" in non quoted field found near: pine kernels") == true
+        }
         #expect(throws: CSVError.self) { try CSVRow.parse(Array("\"unterminated".utf8)) }
     }
 
-    func csvBatches(_ text: String, strategy: BatchStrategy = .singleRecord, limit: Int = 1 << 20, chunk: Int = 5) async throws -> [String] {
+    func csvBatches(
+        _ text: String,
+        strategy: BatchStrategy = .singleRecord,
+        limit: Int = 1 << 20,
+        chunk: Int = 5
+    ) async throws -> [String] {
         var batcher = MiniBatcher(
-            source: MemoryStream(Array(text.utf8), chunk: chunk), splitType: .line, strategy: strategy, maxPayloadBytes: limit,
-            objectName: "t.csv", csvQuoting: true
+            source: MemoryStream(Array(text.utf8), chunk: chunk),
+            splitType: .line,
+            strategy: strategy,
+            maxPayloadBytes: limit,
+            objectName: "t.csv",
+            csvQuoting: true
         )
         var result: [String] = []
-        while let batch = try await batcher.next() { result.append(String(decoding: batch.payload.readableBytesView, as: UTF8.self)) }
+        while let batch = try await batcher.next() {
+            result.append(String(decoding: batch.payload.readableBytesView, as: UTF8.self))
+        }
         return result
     }
 
     @Test func quotedNewlinesAndCRLFDoNotEndARecord() async throws {
         let text = "1,\"a\nb\",2\r\n3,\"c\"\"\r\nd\",4\r\n5,plain,6"
         #expect(try await csvBatches(text) == ["1,\"a\nb\",2", "3,\"c\"\"\r\nd\",4", "5,plain,6"])
-        #expect(try await csvBatches(text, strategy: .multiRecord, limit: 30) == ["1,\"a\nb\",2\r\n3,\"c\"\"\r\nd\",4\r\n", "5,plain,6"])
+        #expect(
+            try await csvBatches(text, strategy: .multiRecord, limit: 30) == [
+                "1,\"a\nb\",2\r\n3,\"c\"\"\r\nd\",4\r\n", "5,plain,6",
+            ]
+        )
     }
 
     @Test func aQuoteInsideAnUnquotedFieldIsText() async throws {
@@ -111,8 +130,11 @@ import TransformSpec
 
     @Test func plainSplittingStaysAvailable() async throws {
         var batcher = MiniBatcher(
-            source: MemoryStream(Array("1,\"a\nb\"\n".utf8), chunk: 3), splitType: .line, strategy: .singleRecord,
-            maxPayloadBytes: 100, objectName: "t.csv"
+            source: MemoryStream(Array("1,\"a\nb\"\n".utf8), chunk: 3),
+            splitType: .line,
+            strategy: .singleRecord,
+            maxPayloadBytes: 100,
+            objectName: "t.csv"
         )
         var count = 0
         while try await batcher.next() != nil { count += 1 }
@@ -122,8 +144,13 @@ import TransformSpec
     @Test(arguments: [CSVHeaderMode.skip, .repeat])
     func headerModesTakeTheFirstLineAside(_ mode: CSVHeaderMode) async throws {
         var batcher = MiniBatcher(
-            source: MemoryStream(Array("id,\"na\nme\"\r\n1,a\n2,b\n".utf8), chunk: 4), splitType: .line, strategy: .multiRecord,
-            maxPayloadBytes: 100, objectName: "t.csv", csvQuoting: true, header: mode
+            source: MemoryStream(Array("id,\"na\nme\"\r\n1,a\n2,b\n".utf8), chunk: 4),
+            splitType: .line,
+            strategy: .multiRecord,
+            maxPayloadBytes: 100,
+            objectName: "t.csv",
+            csvQuoting: true,
+            header: mode
         )
         var payloads: [String] = []
         while let batch = try await batcher.next() {
@@ -141,8 +168,13 @@ import TransformSpec
         let header = "identifier,value_column\n"
         let limit = 100
         var batcher = MiniBatcher(
-            source: MemoryStream(Array((header + rows).utf8), chunk: 33), splitType: .line, strategy: .multiRecord,
-            maxPayloadBytes: limit, objectName: "t.csv", csvQuoting: true, header: .repeat
+            source: MemoryStream(Array((header + rows).utf8), chunk: 33),
+            splitType: .line,
+            strategy: .multiRecord,
+            maxPayloadBytes: limit,
+            objectName: "t.csv",
+            csvQuoting: true,
+            header: .repeat
         )
         var sent = ""
         while let batch = try await batcher.next() {
@@ -155,7 +187,13 @@ import TransformSpec
 }
 
 @Suite struct JoinTests {
-    func job(_ contentType: String, input: String = "$", output: String = "$", join: Bool, header: String? = nil) throws -> DataProcessor {
+    func job(
+        _ contentType: String,
+        input: String = "$",
+        output: String = "$",
+        join: Bool,
+        header: String? = nil
+    ) throws -> DataProcessor {
         var request = CreateTransformJobRequest()
         request.TransformJobName = "j"
         request.ModelName = "m"
@@ -179,7 +217,13 @@ import TransformSpec
     }
 
     func batch(_ text: String, sequence: Int = 0) -> MiniBatch {
-        MiniBatch(payload: ByteBuffer(string: text), sequenceNumber: sequence, firstRecord: 0, recordCount: 0, byteOffset: 0)
+        MiniBatch(
+            payload: ByteBuffer(string: text),
+            sequenceNumber: sequence,
+            firstRecord: 0,
+            recordCount: 0,
+            byteOffset: 0
+        )
     }
 
     func string(_ buffer: ByteBuffer) -> String { String(decoding: buffer.readableBytesView, as: UTF8.self) }
@@ -189,21 +233,30 @@ import TransformSpec
         let input = batch("1,2\n")
         #expect(!processor.changesRequests && !processor.changesOutputs)
         let request = try processor.request(for: input, header: nil)
-        #expect(request.withUnsafeReadableBytes { $0.baseAddress } == input.payload.withUnsafeReadableBytes { $0.baseAddress })
+        #expect(
+            request.withUnsafeReadableBytes { $0.baseAddress }
+                == input.payload.withUnsafeReadableBytes { $0.baseAddress }
+        )
     }
 
     @Test func csvJoinAppendsTheAnswerColumnsThenFilters() throws {
         let processor = try job("text/csv", input: "$[1:]", output: "$[0,-2:]", join: true)
         let input = batch("id1,1,\"x,y\"\nid2,3,4\n")
         #expect(string(try processor.request(for: input, header: nil)) == "1,\"x,y\"\n3,4\n")
-        #expect(string(try processor.output(ByteBuffer(string: "0.5,a\n0.7,b\n"), for: input, header: nil)) == "id1,0.5,a\nid2,0.7,b\n")
+        #expect(
+            string(try processor.output(ByteBuffer(string: "0.5,a\n0.7,b\n"), for: input, header: nil))
+                == "id1,0.5,a\nid2,0.7,b\n"
+        )
     }
 
     @Test func jsonJoinHandlesObjectsAndOtherValues() throws {
         let processor = try job("application/jsonlines", join: true)
         let input = batch("{\"key\":1,\"SageMakerOutput\":\"old\"}\n\"text\"\n")
         let joined = string(try processor.output(ByteBuffer(string: "{\"label\":1}\n[2]\n"), for: input, header: nil))
-        #expect(joined == "{\"key\":1,\"SageMakerOutput\":{\"label\":1}}\n{\"SageMakerInput\":\"text\",\"SageMakerOutput\":[2]}\n")
+        #expect(
+            joined
+                == "{\"key\":1,\"SageMakerOutput\":{\"label\":1}}\n{\"SageMakerInput\":\"text\",\"SageMakerOutput\":[2]}\n"
+        )
     }
 
     @Test func theFormatRulesAreEnforced() {

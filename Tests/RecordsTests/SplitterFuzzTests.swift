@@ -11,7 +11,8 @@ import TransformSpec
 /// within the test's time limit. Seed and count: BATCHFORM_FUZZ_SEED, BATCHFORM_FUZZ_COUNT.
 @Suite struct SplitterFuzzTests {
 
-    static let recordIOSeed: [UInt8] = (0..<20).flatMap { recordIO(Array(repeating: UInt8($0), count: $0 * 3)) }
+    static let recordIOSeed: [UInt8] =
+        (0..<20).flatMap { recordIO(Array(repeating: UInt8($0), count: $0 * 3)) }
         + recordIO([1, 2, 3], flag: 1) + recordIO([4], flag: 2) + recordIO([5], flag: 3)
     static let tfRecordSeed: [UInt8] = (0..<20).flatMap { tfRecord(Array(repeating: UInt8($0), count: $0 * 5)) }
     static let csvSeed = Array(
@@ -34,8 +35,12 @@ import TransformSpec
             case .none: .none
             }
         var batcher = MiniBatcher(
-            source: source, splitType: split, strategy: limit % 2 == 0 ? .multiRecord : .singleRecord,
-            maxPayloadBytes: limit, objectName: "fuzz", csvQuoting: target == .csv || target == .gzipCSV
+            source: source,
+            splitType: split,
+            strategy: limit % 2 == 0 ? .multiRecord : .singleRecord,
+            maxPayloadBytes: limit,
+            objectName: "fuzz",
+            csvQuoting: target == .csv || target == .gzipCSV
         )
         var records = 0
         while let batch = try await batcher.next() {

@@ -50,7 +50,10 @@ let line = Array("alpha\nbeta\r\ngamma\n".utf8)
 
     @Test func batchesAreSlicesOfOneReadBuffer() async throws {
         var batcher = MiniBatcher(
-            source: MemoryStream(line, chunk: 1000), splitType: .line, strategy: .singleRecord, maxPayloadBytes: 100,
+            source: MemoryStream(line, chunk: 1000),
+            splitType: .line,
+            strategy: .singleRecord,
+            maxPayloadBytes: 100,
             objectName: "o"
         )
         let first = try await batcher.next()!
@@ -92,7 +95,9 @@ let line = Array("alpha\nbeta\r\ngamma\n".utf8)
     }
 
     @Test func multiPartRecordsStayTogether() async throws {
-        let parts = recordIO(Array("ab".utf8), flag: 1) + recordIO(Array("cd".utf8), flag: 2) + recordIO(Array("e".utf8), flag: 3)
+        let parts =
+            recordIO(Array("ab".utf8), flag: 1) + recordIO(Array("cd".utf8), flag: 2)
+            + recordIO(Array("e".utf8), flag: 3)
         let file = parts + recordIO(Array("z".utf8))
         let sent = try await batches(file, split: .recordIO, strategy: .singleRecord, limit: 1000)
         #expect(sent.count == 2)
@@ -136,7 +141,10 @@ let line = Array("alpha\nbeta\r\ngamma\n".utf8)
         let records = [Array("first".utf8), [], Array(repeating: 9, count: 300)]
         let file = records.flatMap { tfRecord($0) }
         #expect(try await batches(file, split: .tfRecord, strategy: .multiRecord, limit: 10_000) == [file])
-        #expect(try await batches(file, split: .tfRecord, strategy: .singleRecord, limit: 10_000) == records.map { tfRecord($0) })
+        #expect(
+            try await batches(file, split: .tfRecord, strategy: .singleRecord, limit: 10_000)
+                == records.map { tfRecord($0) }
+        )
     }
 
     @Test func aCorruptDataCRCFailsWithTheFrameOffset() async throws {
@@ -212,7 +220,9 @@ let line = Array("alpha\nbeta\r\ngamma\n".utf8)
             for start in 0..<3 {
                 let slice = Array(bytes[start..<(start + length)])
                 let expected = slice.filter { $0 == 0x0a }.count
-                slice.withUnsafeBytes { #expect(MiniBatcher.countNewlines($0) == expected, "length \(length) start \(start)") }
+                slice.withUnsafeBytes {
+                    #expect(MiniBatcher.countNewlines($0) == expected, "length \(length) start \(start)")
+                }
             }
         }
     }

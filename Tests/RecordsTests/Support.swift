@@ -24,10 +24,17 @@ struct MemoryStream: ByteStream {
 }
 
 func batches(
-    _ bytes: [UInt8], split: SplitType, strategy: BatchStrategy, limit: Int, chunk: Int = 7
+    _ bytes: [UInt8],
+    split: SplitType,
+    strategy: BatchStrategy,
+    limit: Int,
+    chunk: Int = 7
 ) async throws -> [[UInt8]] {
     var batcher = MiniBatcher(
-        source: MemoryStream(bytes, chunk: chunk), splitType: split, strategy: strategy, maxPayloadBytes: limit,
+        source: MemoryStream(bytes, chunk: chunk),
+        splitType: split,
+        strategy: strategy,
+        maxPayloadBytes: limit,
         objectName: "test-object"
     )
     var result: [[UInt8]] = []

@@ -28,7 +28,10 @@ import Testing
     @Test func pathsInsideAreUsed() async throws {
         try await write(allowed + "/out/deep/a.csv.out", "answer")
         #expect(FileManager.default.contents(atPath: allowed + "/out/deep/a.csv.out") == Data("answer".utf8))
-        #expect(Array(try await store.readAll(.file(path: allowed + "/in/a.csv"), upTo: 100).readableBytesView) == Array("data".utf8))
+        #expect(
+            Array(try await store.readAll(.file(path: allowed + "/in/a.csv"), upTo: 100).readableBytesView)
+                == Array("data".utf8)
+        )
     }
 
     @Test func anOutputFolderThatIsALinkOutIsRefused() async throws {
@@ -41,7 +44,10 @@ import Testing
     /// The `.out` name itself being a link out: the commit replaces the link, the file it named is untouched.
     @Test func anOutputThatIsALinkOutIsReplacedNotWrittenThrough() async throws {
         try FileManager.default.createDirectory(atPath: allowed + "/out", withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: allowed + "/out/a.csv.out", withDestinationPath: outside + "/secret.txt")
+        try FileManager.default.createSymbolicLink(
+            atPath: allowed + "/out/a.csv.out",
+            withDestinationPath: outside + "/secret.txt"
+        )
         try await write(allowed + "/out/a.csv.out", "answer")
         #expect(FileManager.default.contents(atPath: outside + "/secret.txt") == Data("secret".utf8))
         #expect(FileManager.default.contents(atPath: allowed + "/out/a.csv.out") == Data("answer".utf8))
@@ -49,9 +55,16 @@ import Testing
     }
 
     @Test func readingThroughALinkOutIsRefused() async throws {
-        try FileManager.default.createSymbolicLink(atPath: allowed + "/in/secret.csv", withDestinationPath: outside + "/secret.txt")
-        await #expect(throws: StorageError.self) { _ = try await store.readAll(.file(path: allowed + "/in/secret.csv"), upTo: 100) }
-        await #expect(throws: StorageError.self) { _ = try await store.readAll(.file(path: outside + "/secret.txt"), upTo: 100) }
+        try FileManager.default.createSymbolicLink(
+            atPath: allowed + "/in/secret.csv",
+            withDestinationPath: outside + "/secret.txt"
+        )
+        await #expect(throws: StorageError.self) {
+            _ = try await store.readAll(.file(path: allowed + "/in/secret.csv"), upTo: 100)
+        }
+        await #expect(throws: StorageError.self) {
+            _ = try await store.readAll(.file(path: outside + "/secret.txt"), upTo: 100)
+        }
         await #expect(throws: StorageError.self) { _ = try await store.info(.file(path: outside + "/secret.txt")) }
     }
 
@@ -62,7 +75,8 @@ import Testing
             try confinement.check(allowed + "/link/x", "The manifest prefix")
         } throws: { error in
             let message = (error as? StorageError)?.message ?? ""
-            return message.hasPrefix("The manifest prefix \(allowed)/link/x (it resolves to ") && message.contains("/outside/x")
+            return message.hasPrefix("The manifest prefix \(allowed)/link/x (it resolves to ")
+                && message.contains("/outside/x")
         }
         #expect(throws: Never.self) { try LocalConfinement.unconfined.check(outside, "anything") }
     }
@@ -73,6 +87,10 @@ import Testing
             _ = FileManager.default.createFile(atPath: allowed + "/out/" + name, contents: Data())
         }
         await store.removeAbandonedTemporaries(for: [.file(path: allowed + "/out/a.csv.out")])
-        #expect(try FileManager.default.contentsOfDirectory(atPath: allowed + "/out").sorted() == [".other.out.batchform-9.tmp", "a.csv.out.keep"])
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: allowed + "/out").sorted() == [
+                ".other.out.batchform-9.tmp", "a.csv.out.keep",
+            ]
+        )
     }
 }

@@ -10,19 +10,24 @@ import TransformSpec
 
     init() throws {
         root = NSTemporaryDirectory() + "plan-\(UUID().uuidString)"
-        for file in ["data/in/a.csv", "data/in/sub/b.csv", "data/in2/c.csv", "data/input.csv", "data/in/.hidden",
-            "data/.secret/d.csv"]
-        {
+        for file in [
+            "data/in/a.csv", "data/in/sub/b.csv", "data/in2/c.csv", "data/input.csv", "data/in/.hidden",
+            "data/.secret/d.csv",
+        ] {
             let path = "\(root)/\(file)"
             try FileManager.default.createDirectory(
-                atPath: String(path[..<path.lastIndex(of: "/")!]), withIntermediateDirectories: true
+                atPath: String(path[..<path.lastIndex(of: "/")!]),
+                withIntermediateDirectories: true
             )
             _ = FileManager.default.createFile(atPath: path, contents: Data("x\n".utf8))
         }
     }
 
     func plan(
-        _ input: String, type: String = "S3Prefix", output: String = "out", stores: ObjectStores = ObjectStores()
+        _ input: String,
+        type: String = "S3Prefix",
+        output: String = "out",
+        stores: ObjectStores = ObjectStores()
     ) async throws -> [String: String] {
         var request = CreateTransformJobRequest()
         request.TransformJobName = "job"
@@ -38,15 +43,24 @@ import TransformSpec
         resources.InstanceCount = 1
         request.TransformResources = resources
         let plan = try await TransformPlan.make(
-            for: try TransformJobConfiguration(validating: request), stores: stores, workingDirectory: root
+            for: try TransformJobConfiguration(validating: request),
+            stores: stores,
+            workingDirectory: root
         )
-        return Dictionary(uniqueKeysWithValues: plan.objects.map {
-            (String($0.input.uri.description.dropFirst(root.count + 1)), String($0.output.description.dropFirst(root.count + 1)))
-        })
+        return Dictionary(
+            uniqueKeysWithValues: plan.objects.map {
+                (
+                    String($0.input.uri.description.dropFirst(root.count + 1)),
+                    String($0.output.description.dropFirst(root.count + 1))
+                )
+            }
+        )
     }
 
     @Test func aFolderPrefixNamesOutputsRelativeToIt() async throws {
-        #expect(try await plan("data/in/") == ["data/in/a.csv": "out/a.csv.out", "data/in/sub/b.csv": "out/sub/b.csv.out"])
+        #expect(
+            try await plan("data/in/") == ["data/in/a.csv": "out/a.csv.out", "data/in/sub/b.csv": "out/sub/b.csv.out"]
+        )
     }
 
     @Test func aPrefixIsARawStringPrefixAsInS3() async throws {
@@ -91,7 +105,9 @@ import TransformSpec
             )
         }
         #expect {
-            try TransformPlan.refuseCollidingOutputs([planned("in/abs.csv", "abs.csv"), planned("in//abs.csv", "/abs.csv")])
+            try TransformPlan.refuseCollidingOutputs([
+                planned("in/abs.csv", "abs.csv"), planned("in//abs.csv", "/abs.csv"),
+            ])
         } throws: { error in
             let message = (error as? ValidationException)?.message ?? ""
             return message.contains("s3://b/in/abs.csv") && message.contains("s3://b/in//abs.csv")
@@ -109,7 +125,9 @@ import TransformSpec
 
     @Test func aManifestListingAKeyTwiceIsRefused() async throws {
         let manifest = root + "/twice.manifest"
-        try Data(#"[{"prefix": "\#(root)/data/in/"}, "a.csv", "sub/b.csv", "a.csv"]"#.utf8).write(to: URL(fileURLWithPath: manifest))
+        try Data(#"[{"prefix": "\#(root)/data/in/"}, "a.csv", "sub/b.csv", "a.csv"]"#.utf8).write(
+            to: URL(fileURLWithPath: manifest)
+        )
         await #expect {
             _ = try await plan(manifest, type: "ManifestFile")
         } throws: { error in
@@ -141,7 +159,9 @@ import TransformSpec
     }
 
     @Test func aPrefixNamingOneFileGivesItsBasename() async throws {
-        #expect(try await plan("file://\(root)/data/input.csv", output: "out/") == ["data/input.csv": "out/input.csv.out"])
+        #expect(
+            try await plan("file://\(root)/data/input.csv", output: "out/") == ["data/input.csv": "out/input.csv.out"]
+        )
     }
 
     @Test func hiddenFilesAndFoldersAreSkipped() async throws {
@@ -170,7 +190,10 @@ import TransformSpec
 
     @Test func aManifestEntryThatDoesNotExistIsNamed() async throws {
         let manifest = "\(root)/bad.manifest"
-        _ = FileManager.default.createFile(atPath: manifest, contents: Data(#"[{"prefix": "data/"}, "missing.csv"]"#.utf8))
+        _ = FileManager.default.createFile(
+            atPath: manifest,
+            contents: Data(#"[{"prefix": "data/"}, "missing.csv"]"#.utf8)
+        )
         await #expect {
             _ = try await plan("bad.manifest", type: "ManifestFile")
         } throws: { error in
@@ -193,7 +216,8 @@ import TransformSpec
         await #expect {
             _ = try await plan("s3://bucket/in/", stores: ObjectStores(environment: ["HOME": "/nonexistent"]))
         } throws: { error in
-            (error as? StorageError)?.message.hasPrefix("No AWS credentials for s3:// locations: set AWS_ACCESS_KEY_ID") == true
+            (error as? StorageError)?.message.hasPrefix("No AWS credentials for s3:// locations: set AWS_ACCESS_KEY_ID")
+                == true
         }
     }
 }
@@ -234,7 +258,11 @@ import TransformSpec
         #expect(gzip.fractionDone == 0.999)
         let nothing = JobProgress.Estimate(JobProgress.Snapshot(), elapsedSeconds: 0)
         #expect(nothing.fractionDone == nil && nothing.secondsLeft == nil)
-        let byRecords = JobProgress.Estimate(snapshot(objects: 0, done: 0, bytes: 0, of: 0), elapsedSeconds: 4, recordsTotal: 10)
+        let byRecords = JobProgress.Estimate(
+            snapshot(objects: 0, done: 0, bytes: 0, of: 0),
+            elapsedSeconds: 4,
+            recordsTotal: 10
+        )
         #expect(byRecords.fractionDone == 0)
     }
 

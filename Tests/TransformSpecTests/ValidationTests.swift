@@ -168,7 +168,10 @@ func validationMessage(_ request: CreateTransformJobRequest) -> String? {
             try ModelDefinition(validating: CreateModelRequest(ModelName: "m", PrimaryContainer: .init()))
         }
         let model = try? ModelDefinition(
-            validating: CreateModelRequest(ModelName: "m", PrimaryContainer: .init(Image: "./serve", Environment: ["A": "1"]))
+            validating: CreateModelRequest(
+                ModelName: "m",
+                PrimaryContainer: .init(Image: "./serve", Environment: ["A": "1"])
+            )
         )
         #expect(model?.environment == ["A": "1"])
     }
@@ -179,7 +182,10 @@ func validationMessage(_ request: CreateTransformJobRequest) -> String? {
         var request = validRequest()
         request.TransformInput?.ContentType = "text/csv"
         let describe = DescribeTransformJobResponse(
-            request: request, arn: ResourceARN(region: "eu-west-1", account: "123456789012").transformJob("job-1"), status: .InProgress, creationTime: 1
+            request: request,
+            arn: ResourceARN(region: "eu-west-1", account: "123456789012").transformJob("job-1"),
+            status: .InProgress,
+            creationTime: 1
         )
         #expect(describe.TransformInput.CompressionType == "None")
         #expect(describe.TransformOutput?.KmsKeyId == "")
@@ -191,7 +197,10 @@ func validationMessage(_ request: CreateTransformJobRequest) -> String? {
 
     @Test func failureReasonIsCutAt1024Characters() {
         let describe = DescribeTransformJobResponse(
-            request: validRequest(), arn: "a", status: .Failed, failureReason: String(repeating: "x", count: 2000),
+            request: validRequest(),
+            arn: "a",
+            status: .Failed,
+            failureReason: String(repeating: "x", count: 2000),
             creationTime: 1
         )
         #expect(describe.FailureReason?.count == 1024)

@@ -59,7 +59,11 @@ struct S3Client: Sendable {
         let queryString = query.map {
             SigV4Signer.uriEncode($0.name, keepSlash: false) + "=" + SigV4Signer.uriEncode($0.value, keepSlash: false)
         }.joined(separator: "&")
-        return Address(url: "\(scheme)://\(host)\(path)" + (queryString.isEmpty ? "" : "?" + queryString), host: host, path: path)
+        return Address(
+            url: "\(scheme)://\(host)\(path)" + (queryString.isEmpty ? "" : "?" + queryString),
+            host: host,
+            path: path
+        )
     }
 
     var endpointDescription: String {
@@ -67,7 +71,11 @@ struct S3Client: Sendable {
     }
 
     func signedRequest(
-        _ method: HTTPMethod, bucket: String, key: String, query: [(name: String, value: String)], headers: [(name: String, value: String)],
+        _ method: HTTPMethod,
+        bucket: String,
+        key: String,
+        query: [(name: String, value: String)],
+        headers: [(name: String, value: String)],
         body: ByteBuffer?
     ) -> HTTPClientRequest {
         let address = address(bucket: bucket, key: key, query: query)
@@ -78,7 +86,9 @@ struct S3Client: Sendable {
         // Over TLS the payload is protected in transit, so skip hashing it; over plain HTTP sign it.
         let payloadHash: String
         if let body, body.readableBytes > 0 {
-            payloadHash = address.url.hasPrefix("https:") ? SigV4Signer.unsignedPayload : body.withUnsafeReadableBytes { SigV4Signer.sha256Hex($0) }
+            payloadHash =
+                address.url.hasPrefix("https:")
+                ? SigV4Signer.unsignedPayload : body.withUnsafeReadableBytes { SigV4Signer.sha256Hex($0) }
         } else {
             payloadHash = SigV4Signer.emptyPayloadHash
         }
@@ -93,28 +103,47 @@ struct S3Client: Sendable {
     /// Sends a request whose answer is small, retrying what may succeed on a second try.
     /// `errorIn200`: CompleteMultipartUpload may answer 200 and still fail, with `<Error>` as body.
     func send(
-        _ method: HTTPMethod, bucket: String, key: String, query: [(name: String, value: String)] = [],
-        headers: [(name: String, value: String)] = [], body: ByteBuffer? = nil, timeout: TimeAmount = .minutes(5),
-        errorIn200: Bool = false, operation: String, subject: ObjectURI? = nil
+        _ method: HTTPMethod,
+        bucket: String,
+        key: String,
+        query: [(name: String, value: String)] = [],
+        headers: [(name: String, value: String)] = [],
+        body: ByteBuffer? = nil,
+        timeout: TimeAmount = .minutes(5),
+        errorIn200: Bool = false,
+        operation: String,
+        subject: ObjectURI? = nil
     ) async throws -> Response {
         let uri = subject ?? ObjectURI.s3(bucket: bucket, key: key)
         return try await withRetries(uri: uri, operation: operation) {
             let request = signedRequest(method, bucket: bucket, key: key, query: query, headers: headers, body: body)
             let response = try await http.execute(request, timeout: timeout)
             let answer = Response(
-                status: Int(response.status.code), headers: response.headers, body: try await response.body.collect(upTo: 64 << 20)
+                status: Int(response.status.code),
+                headers: response.headers,
+                body: try await response.body.collect(upTo: 64 << 20)
             )
             var status = answer.status
-            if errorIn200, status == 200, let root = XMLNode.parse(answer.body.readableBytesView), root.name == "Error" {
+            if errorIn200, status == 200, let root = XMLNode.parse(answer.body.readableBytesView), root.name == "Error"
+            {
                 status = 500
             }
             if (200..<300).contains(status) { return .done(answer) }
-            return try S3Failure(status: status, headers: answer.headers, body: answer.body).outcome(uri: uri, operation: operation, client: self)
+            return try S3Failure(status: status, headers: answer.headers, body: answer.body).outcome(
+                uri: uri,
+                operation: operation,
+                client: self
+            )
         }
     }
 
     /// Starts a GET whose body the caller streams. Retries until the response head arrives.
-    func open(bucket: String, key: String, headers: [(name: String, value: String)], operation: String) async throws -> HTTPClientResponse {
+    func open(
+        bucket: String,
+        key: String,
+        headers: [(name: String, value: String)],
+        operation: String
+    ) async throws -> HTTPClientResponse {
         let uri = ObjectURI.s3(bucket: bucket, key: key)
         return try await withRetries(uri: uri, operation: operation) {
             let request = signedRequest(.GET, bucket: bucket, key: key, query: [], headers: headers, body: nil)
@@ -122,7 +151,9 @@ struct S3Client: Sendable {
             if (200..<300).contains(Int(response.status.code)) { return .done(response) }
             let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
             return try S3Failure(status: Int(response.status.code), headers: response.headers, body: body).outcome(
-                uri: uri, operation: operation, client: self
+                uri: uri,
+                operation: operation,
+                client: self
             )
         }
     }
@@ -135,7 +166,9 @@ struct S3Client: Sendable {
     /// Runs `attempt` up to `maxAttempts` times with backoff. It returns what to retry and throws
     /// what to give up on; any other error (connection refused, reset, timeout) is retried too.
     private func withRetries<Value>(
-        uri: ObjectURI, operation: String, _ attempt: () async throws -> Attempt<Value>
+        uri: ObjectURI,
+        operation: String,
+        _ attempt: () async throws -> Attempt<Value>
     ) async throws -> Value {
         for number in 1...maxAttempts {
             let failure: StorageError
@@ -148,7 +181,10 @@ struct S3Client: Sendable {
                 throw error
             } catch {
                 if error is CancellationError || Task.isCancelled { throw CancellationError() }
-                failure = StorageError(.service, "\(uri): \(operation) could not reach \(endpointDescription): \(error)")
+                failure = StorageError(
+                    .service,
+                    "\(uri): \(operation) could not reach \(endpointDescription): \(error)"
+                )
             }
             if number == maxAttempts { throw failure }
             try await Self.backoff(attempt: number)
@@ -178,7 +214,11 @@ struct S3Failure {
     }
 
     /// Retryable failures are returned for another attempt; the rest are thrown.
-    func outcome<Value>(uri: ObjectURI, operation: String, client: S3Client) throws(StorageError) -> S3Client.Attempt<Value> {
+    func outcome<Value>(
+        uri: ObjectURI,
+        operation: String,
+        client: S3Client
+    ) throws(StorageError) -> S3Client.Attempt<Value> {
         let failure = error(uri: uri, operation: operation, client: client)
         guard Self.isRetryable(status: status, code: Self.code(in: body)) else { throw failure }
         return .retryable(failure)
@@ -194,9 +234,15 @@ struct S3Failure {
         if case .s3(let name, _) = uri { bucket = name } else { bucket = "" }
         switch code {
         case "NoSuchBucket":
-            return StorageError(.notFound, "\(uri): the bucket '\(bucket)' does not exist at \(where_) (NoSuchBucket). Check the bucket name and the endpoint.")
+            return StorageError(
+                .notFound,
+                "\(uri): the bucket '\(bucket)' does not exist at \(where_) (NoSuchBucket). Check the bucket name and the endpoint."
+            )
         case "PreconditionFailed":
-            return StorageError(.readFailed, "\(uri) changed while it was being read (its ETag no longer matches). Run the job again.")
+            return StorageError(
+                .readFailed,
+                "\(uri) changed while it was being read (its ETag no longer matches). Run the job again."
+            )
         case "NoSuchKey":
             return StorageError(.notFound, "\(uri) does not exist (NoSuchKey).")
         case "AccessDenied":
@@ -216,11 +262,15 @@ struct S3Failure {
             )
         case "PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException":
             let actual = headers.first(name: "x-amz-bucket-region") ?? error?["Region"]
-            let hint = actual.map { "is in region \($0), not \(configuration.region). Use --region \($0) or set AWS_REGION." }
+            let hint =
+                actual.map { "is in region \($0), not \(configuration.region). Use --region \($0) or set AWS_REGION." }
                 ?? "is not in region \(configuration.region). Set --region or AWS_REGION to the bucket's region."
             return StorageError(.service, "\(uri): the bucket '\(bucket)' \(hint) (\(code))")
         default:
-            return StorageError(status >= 500 ? .service : .readFailed, "\(uri): \(operation) failed at \(where_): \(code)\(serverMessage).")
+            return StorageError(
+                status >= 500 ? .service : .readFailed,
+                "\(uri): \(operation) failed at \(where_): \(code)\(serverMessage)."
+            )
         }
     }
 

@@ -33,7 +33,8 @@ public struct S3Configuration: Sendable {
     /// then the profile (`AWS_PROFILE`, default `default`) in `~/.aws/credentials` and
     /// `~/.aws/config` (or `AWS_SHARED_CREDENTIALS_FILE` / `AWS_CONFIG_FILE`).
     public static func resolve(
-        _ options: S3Options, environment: [String: String] = ProcessInfo.processInfo.environment
+        _ options: S3Options,
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(StorageError) -> S3Configuration {
         func env(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         let home = env("HOME") ?? NSHomeDirectory()
@@ -42,7 +43,10 @@ public struct S3Configuration: Sendable {
         let credentialsFile = env("AWS_SHARED_CREDENTIALS_FILE") ?? home + "/.aws/credentials"
         let configFile = env("AWS_CONFIG_FILE") ?? home + "/.aws/config"
         let fromCredentialsFile = AWSConfigFile.section(profileName, in: credentialsFile)
-        let fromConfigFile = AWSConfigFile.section(profileName == "default" ? "default" : "profile \(profileName)", in: configFile)
+        let fromConfigFile = AWSConfigFile.section(
+            profileName == "default" ? "default" : "profile \(profileName)",
+            in: configFile
+        )
         let profile = (fromConfigFile ?? [:]).merging(fromCredentialsFile ?? [:]) { $1 }
         if explicitProfile, fromCredentialsFile == nil, fromConfigFile == nil, env("AWS_ACCESS_KEY_ID") == nil {
             throw StorageError(
@@ -58,10 +62,18 @@ public struct S3Configuration: Sendable {
             guard let secret = env("AWS_SECRET_ACCESS_KEY") else {
                 throw StorageError(.credentials, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not. Set both.")
             }
-            credentials = AWSCredentials(accessKeyId: key, secretAccessKey: secret, sessionToken: env("AWS_SESSION_TOKEN"))
+            credentials = AWSCredentials(
+                accessKeyId: key,
+                secretAccessKey: secret,
+                sessionToken: env("AWS_SESSION_TOKEN")
+            )
             source = "AWS_ACCESS_KEY_ID"
         } else if let key = profile["aws_access_key_id"], let secret = profile["aws_secret_access_key"] {
-            credentials = AWSCredentials(accessKeyId: key, secretAccessKey: secret, sessionToken: profile["aws_session_token"])
+            credentials = AWSCredentials(
+                accessKeyId: key,
+                secretAccessKey: secret,
+                sessionToken: profile["aws_session_token"]
+            )
             source = "profile '\(profileName)'"
         } else {
             throw StorageError(
@@ -71,11 +83,14 @@ public struct S3Configuration: Sendable {
             )
         }
 
-        let region = options.region ?? env("AWS_REGION") ?? env("AWS_DEFAULT_REGION") ?? profile["region"] ?? "us-east-1"
-        let endpointText = options.endpoint ?? env("AWS_ENDPOINT_URL_S3") ?? env("AWS_ENDPOINT_URL") ?? profile["endpoint_url"]
+        let region =
+            options.region ?? env("AWS_REGION") ?? env("AWS_DEFAULT_REGION") ?? profile["region"] ?? "us-east-1"
+        let endpointText =
+            options.endpoint ?? env("AWS_ENDPOINT_URL_S3") ?? env("AWS_ENDPOINT_URL") ?? profile["endpoint_url"]
         var endpoint: URL?
         if let endpointText {
-            guard let url = URL(string: endpointText), let scheme = url.scheme, scheme == "http" || scheme == "https", url.host != nil
+            guard let url = URL(string: endpointText), let scheme = url.scheme, scheme == "http" || scheme == "https",
+                url.host != nil
             else {
                 throw StorageError(.invalidURI, "The S3 endpoint '\(endpointText)' is not an http:// or https:// URL.")
             }

@@ -18,13 +18,18 @@ public final class S3Store: ObjectStore {
 
     func client() throws(StorageError) -> S3Client {
         if let client = resolved.withLock({ $0 }) { return client }
-        let client = S3Client(configuration: try S3Configuration.resolve(options, environment: environment), http: S3Client.sharedHTTPClient)
+        let client = S3Client(
+            configuration: try S3Configuration.resolve(options, environment: environment),
+            http: S3Client.sharedHTTPClient
+        )
         resolved.withLock { $0 = client }
         return client
     }
 
     static func location(_ uri: ObjectURI) throws(StorageError) -> (bucket: String, key: String) {
-        guard case .s3(let bucket, let key) = uri else { throw StorageError(.notSupported, "\(uri) is not an s3:// URI.") }
+        guard case .s3(let bucket, let key) = uri else {
+            throw StorageError(.notSupported, "\(uri) is not an s3:// URI.")
+        }
         return (bucket, key)
     }
 
@@ -37,15 +42,28 @@ public final class S3Store: ObjectStore {
         repeat {
             var query: [(name: String, value: String)] = [("list-type", "2"), ("prefix", prefixKey)]
             if let token { query.append(("continuation-token", token)) }
-            let response = try await client.send(.GET, bucket: bucket, key: "", query: query, operation: "ListObjectsV2", subject: prefix)
+            let response = try await client.send(
+                .GET,
+                bucket: bucket,
+                key: "",
+                query: query,
+                operation: "ListObjectsV2",
+                subject: prefix
+            )
             guard let result = XMLNode.parse(response.body.readableBytesView), result.name == "ListBucketResult" else {
-                throw StorageError(.service, "\(prefix): ListObjectsV2 answered something that is not a ListBucketResult.")
+                throw StorageError(
+                    .service,
+                    "\(prefix): ListObjectsV2 answered something that is not a ListBucketResult."
+                )
             }
             for entry in result.children("Contents") {
                 guard let key = entry["Key"], !key.hasSuffix("/") else { continue }
                 found.append(
-                    ListedObject(uri: .s3(bucket: bucket, key: key), relativeKey: outputRelativeKey(of: key, listedUnder: prefixKey),
-                        size: entry["Size"].flatMap { Int64($0) })
+                    ListedObject(
+                        uri: .s3(bucket: bucket, key: key),
+                        relativeKey: outputRelativeKey(of: key, listedUnder: prefixKey),
+                        size: entry["Size"].flatMap { Int64($0) }
+                    )
                 )
             }
             token = result["IsTruncated"] == "true" ? result["NextContinuationToken"] : nil
@@ -57,8 +75,10 @@ public final class S3Store: ObjectStore {
         let (bucket, key) = try Self.location(uri)
         let response = try await client().send(.HEAD, bucket: bucket, key: key, operation: "HeadObject")
         return ListedObject(
-            uri: uri, relativeKey: String(key.split(separator: "/").last ?? ""),
-            size: response.headers.first(name: "content-length").flatMap { Int64($0) }, etag: response.headers.first(name: "etag")
+            uri: uri,
+            relativeKey: String(key.split(separator: "/").last ?? ""),
+            size: response.headers.first(name: "content-length").flatMap { Int64($0) },
+            etag: response.headers.first(name: "etag")
         )
     }
 
@@ -137,7 +157,10 @@ final class S3ObjectReader: ByteStream {
     private func resume(after problem: String) async throws {
         resumes += 1
         guard resumes <= Self.maxResumes else {
-            throw StorageError(.readFailed, "\(uri): reading failed at byte \(received) after \(resumes - 1) resumed attempts: \(problem).")
+            throw StorageError(
+                .readFailed,
+                "\(uri): reading failed at byte \(received) after \(resumes - 1) resumed attempts: \(problem)."
+            )
         }
         try await S3Client.backoff(attempt: resumes)
     }
@@ -190,7 +213,13 @@ final class S3ObjectWriter: ObjectWriter {
 
     private func sendPart() async throws {
         if uploadId == nil {
-            let response = try await client.send(.POST, bucket: bucket, key: key, query: [("uploads", "")], operation: "CreateMultipartUpload")
+            let response = try await client.send(
+                .POST,
+                bucket: bucket,
+                key: key,
+                query: [("uploads", "")],
+                operation: "CreateMultipartUpload"
+            )
             guard let id = XMLNode.parse(response.body.readableBytesView)?["UploadId"] else {
                 throw StorageError(.writeFailed, "\(uri): CreateMultipartUpload answered no UploadId.")
             }
@@ -204,16 +233,22 @@ final class S3ObjectWriter: ObjectWriter {
         let number = completedETags.count + inFlight.count + 1
         bytesSent += part.readableBytes
         let (client, bucket, key, uploadId) = (client, bucket, key, uploadId!)
-        inFlight.append(Task {
-            let response = try await client.send(
-                .PUT, bucket: bucket, key: key, query: [("partNumber", String(number)), ("uploadId", uploadId)], body: part,
-                operation: "UploadPart \(number)"
-            )
-            guard let etag = response.headers.first(name: "etag") else {
-                throw StorageError(.writeFailed, "s3://\(bucket)/\(key): UploadPart \(number) answered no ETag.")
+        inFlight.append(
+            Task {
+                let response = try await client.send(
+                    .PUT,
+                    bucket: bucket,
+                    key: key,
+                    query: [("partNumber", String(number)), ("uploadId", uploadId)],
+                    body: part,
+                    operation: "UploadPart \(number)"
+                )
+                guard let etag = response.headers.first(name: "etag") else {
+                    throw StorageError(.writeFailed, "s3://\(bucket)/\(key): UploadPart \(number) answered no ETag.")
+                }
+                return etag
             }
-            return etag
-        })
+        )
     }
 
     func commit() async throws {
@@ -229,8 +264,14 @@ final class S3ObjectWriter: ObjectWriter {
         }.joined()
         let document = "<CompleteMultipartUpload>\(parts)</CompleteMultipartUpload>"
         _ = try await client.send(
-            .POST, bucket: bucket, key: key, query: [("uploadId", uploadId!)], headers: [("content-type", "application/xml")],
-            body: ByteBuffer(string: document), errorIn200: true, operation: "CompleteMultipartUpload"
+            .POST,
+            bucket: bucket,
+            key: key,
+            query: [("uploadId", uploadId!)],
+            headers: [("content-type", "application/xml")],
+            body: ByteBuffer(string: document),
+            errorIn200: true,
+            operation: "CompleteMultipartUpload"
         )
         uploadId = nil
     }
@@ -245,7 +286,13 @@ final class S3ObjectWriter: ObjectWriter {
         // Runs detached: abort is most needed when the job's task has been cancelled.
         await Task.detached {
             for task in pending { _ = try? await task.value }
-            _ = try? await client.send(.DELETE, bucket: bucket, key: key, query: [("uploadId", uploadId)], operation: "AbortMultipartUpload")
+            _ = try? await client.send(
+                .DELETE,
+                bucket: bucket,
+                key: key,
+                query: [("uploadId", uploadId)],
+                operation: "AbortMultipartUpload"
+            )
         }.value
     }
 }

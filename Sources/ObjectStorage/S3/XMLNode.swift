@@ -44,7 +44,11 @@ struct XMLNode: Sendable {
                     continue
                 }
                 let selfClosing = tag.last == UInt8(ascii: "/")
-                let nameEnd = tag.firstIndex { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\n") || $0 == UInt8(ascii: "\t") } ?? tag.endIndex
+                let nameEnd =
+                    tag.firstIndex {
+                        $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "\n")
+                            || $0 == UInt8(ascii: "\t")
+                    } ?? tag.endIndex
                 let element = XMLNode(name: String(decoding: tag[tag.startIndex..<nameEnd], as: UTF8.self))
                 if selfClosing {
                     if stack.isEmpty { return element }
@@ -72,8 +76,15 @@ struct XMLNode: Sendable {
                 case "quot": result += "\""
                 case "apos": result += "'"
                 default:
-                    let number = entity.hasPrefix("#x") ? UInt32(entity.dropFirst(2), radix: 16) : entity.hasPrefix("#") ? UInt32(entity.dropFirst()) : nil
-                    if let number, let scalar = Unicode.Scalar(number) { result.unicodeScalars.append(scalar) } else { result += "&\(entity);" }
+                    let number =
+                        entity.hasPrefix("#x")
+                        ? UInt32(entity.dropFirst(2), radix: 16)
+                        : entity.hasPrefix("#") ? UInt32(entity.dropFirst()) : nil
+                    if let number, let scalar = Unicode.Scalar(number) {
+                        result.unicodeScalars.append(scalar)
+                    } else {
+                        result += "&\(entity);"
+                    }
                 }
                 rest = rest[rest.index(after: semicolon)...]
             }

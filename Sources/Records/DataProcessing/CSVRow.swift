@@ -12,7 +12,9 @@ public enum CSVRow {
                 var field: [UInt8] = []
                 index += 1
                 while true {
-                    guard index < bytes.count else { throw CSVError("extraneous or missing \" in quoted-field", near: bytes) }
+                    guard index < bytes.count else {
+                        throw CSVError("extraneous or missing \" in quoted-field", near: bytes)
+                    }
                     if bytes[index] == UInt8(ascii: "\"") {
                         if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\"") {
                             field.append(UInt8(ascii: "\""))
@@ -47,7 +49,9 @@ public enum CSVRow {
         var row = ""
         for (index, field) in fields.enumerated() {
             if index > 0 { row += "," }
-            if field.utf8.contains(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13 }) {
+            if field.utf8.contains(where: {
+                $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") || $0 == 10 || $0 == 13
+            }) {
                 row += "\"" + field.replacingAll("\"", with: "\"\"") + "\""
             } else {
                 row += field

@@ -69,12 +69,16 @@ public struct DataProcessor: Sendable {
         framing = RecordFraming(splitType: job.splitType, csvQuoting: csvQuoting)
 
         if header != .none, inputFormat != .csv || job.splitType != .line {
-            throw ValidationException("BATCHFORM_CSV_HEADER=\(header.rawValue) needs ContentType text/csv and SplitType Line.")
+            throw ValidationException(
+                "BATCHFORM_CSV_HEADER=\(header.rawValue) needs ContentType text/csv and SplitType Line."
+            )
         }
         guard !inputFilter.isRoot || !outputFilter.isRoot || joinsInput else { return }
         let formats = "text/csv, application/json or application/jsonlines"
         guard let inputFormat else {
-            throw ValidationException("DataProcessing needs ContentType \(formats); it is '\(job.contentType ?? "unset")'.")
+            throw ValidationException(
+                "DataProcessing needs ContentType \(formats); it is '\(job.contentType ?? "unset")'."
+            )
         }
         guard let outputFormat else {
             throw ValidationException("DataProcessing needs Accept \(formats); it is '\(job.accept ?? "unset")'.")
@@ -90,7 +94,9 @@ public struct DataProcessor: Sendable {
             throw ValidationException("With DataProcessing and SplitType Line, set AssembleWith to Line.")
         }
         for (path, name) in [(inputFilter, "InputFilter"), (outputFilter, "OutputFilter")]
-        where !path.isIndexOnly && (inputFormat == .csv || (name == "OutputFilter" && outputFormat == .csv && !joinsInput)) {
+        where !path.isIndexOnly
+            && (inputFormat == .csv || (name == "OutputFilter" && outputFormat == .csv && !joinsInput))
+        {
             throw ValidationException(
                 "\(name) \(path): for CSV data each row is taken as a JSON array, so only index based JSONPaths can be applied, e.g. $[0], $[1:]."
             )
@@ -108,7 +114,9 @@ public struct DataProcessor: Sendable {
         let records = try records(of: batch)
         for (index, record) in records.enumerated() {
             body.writeString(try filteredInput(record, record: "record \(batch.firstRecord + index + 1)"))
-            if records.count > 1 || batch.payload.readableBytesView.last == UInt8(ascii: "\n") { body.writeString("\n") }
+            if records.count > 1 || batch.payload.readableBytesView.last == UInt8(ascii: "\n") {
+                body.writeString("\n")
+            }
         }
         return body
     }
@@ -125,7 +133,8 @@ public struct DataProcessor: Sendable {
     /// The output for `batch`: the model's answer split into one per input record, joined onto
     /// the input when asked, through OutputFilter, one line each. With a repeated header, the
     /// first batch's output starts with one header line.
-    public func output(_ answer: ByteBuffer, for batch: MiniBatch, header headerLine: ByteBuffer?) throws -> ByteBuffer {
+    public func output(_ answer: ByteBuffer, for batch: MiniBatch, header headerLine: ByteBuffer?) throws -> ByteBuffer
+    {
         guard changesOutputs else { return answer }
         let inputs = try records(of: batch)
         var answers = try splitAnswer(answer, expected: inputs.count)
@@ -143,7 +152,10 @@ public struct DataProcessor: Sendable {
         if header == .repeat, batch.sequenceNumber == 0 {
             if joinsInput, let headerLine {
                 let columns = try modelHeader.map { try CSVRow.parse($0) } ?? ["SageMakerOutput"]
-                let joined = JSONValue.array(try CSVRow.parse(Array(headerLine.readableBytesView)).map(JSONValue.string) + columns.map(JSONValue.string))
+                let joined = JSONValue.array(
+                    try CSVRow.parse(Array(headerLine.readableBytesView)).map(JSONValue.string)
+                        + columns.map(JSONValue.string)
+                )
                 out.writeString(try serialize(outputFilter.select(joined), as: .csv) + "\n")
             } else if let modelHeader {
                 out.writeBytes(modelHeader)
@@ -154,7 +166,9 @@ public struct DataProcessor: Sendable {
             do {
                 let result = try outputFormatValue(answer)
                 let joined = joinsInput ? try join(input: value(of: input, as: inputFormat), output: result) : result
-                out.writeString(try serialize(outputFilter.select(joined), as: joinsInput ? inputFormat : outputFormat) + "\n")
+                out.writeString(
+                    try serialize(outputFilter.select(joined), as: joinsInput ? inputFormat : outputFormat) + "\n"
+                )
             } catch {
                 throw DataProcessingError("record \(batch.firstRecord + index + 1): \(error)")
             }
@@ -206,7 +220,12 @@ public struct DataProcessor: Sendable {
             var position = 0
             while position < bytes.count {
                 let rest = UnsafeRawBufferPointer(rebasing: bytes[position...])
-                guard case .record(let record) = try framing.scan(rest, atEnd: true, streamOffset: batch.byteOffset + Int64(position))
+                guard
+                    case .record(let record) = try framing.scan(
+                        rest,
+                        atEnd: true,
+                        streamOffset: batch.byteOffset + Int64(position)
+                    )
                 else { break }
                 records.append(Array(rest[record.singlePayload]))
                 position += record.length
@@ -231,9 +250,17 @@ public struct DataProcessor: Sendable {
                 var position = 0
                 while position < bytes.count {
                     let rest = UnsafeRawBufferPointer(rebasing: bytes[position...])
-                    guard case .record(let record) = try lineFraming.scan(rest, atEnd: true, streamOffset: Int64(position)) else { break }
+                    guard
+                        case .record(let record) = try lineFraming.scan(
+                            rest,
+                            atEnd: true,
+                            streamOffset: Int64(position)
+                        )
+                    else { break }
                     let line = Array(rest[record.singlePayload])
-                    if !(outputFormat == .jsonLines && line.allSatisfy { $0 == 0x20 || $0 == 0x09 }) { lines.append(line) }
+                    if !(outputFormat == .jsonLines && line.allSatisfy { $0 == 0x20 || $0 == 0x09 }) {
+                        lines.append(line)
+                    }
                     position += record.length
                 }
             }

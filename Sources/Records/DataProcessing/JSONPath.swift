@@ -54,10 +54,14 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
         for step in steps.dropLast() {
             switch step {
             case .names(let names) where names.count == 1: continue
-            case .indexes(let selectors) where selectors.count == 1 && { if case .index = selectors[0] { return true } else { return false } }():
+            case .indexes(let selectors)
+            where selectors.count == 1 && { if case .index = selectors[0] { return true } else { return false } }():
                 continue
             default:
-                throw JSONPathError(text, "only the last step may select several children (nested children inside a multi-select are not supported)")
+                throw JSONPathError(
+                    text,
+                    "only the last step may select several children (nested children inside a multi-select are not supported)"
+                )
             }
         }
         self.steps = steps
@@ -70,7 +74,9 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
         let body = inside.trimmingSpaces
         if body == "*" { return .wildcard }
         let items = body.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
-        if items.allSatisfy({ $0.count >= 2 && ($0.hasPrefix("'") && $0.hasSuffix("'") || $0.hasPrefix("\"") && $0.hasSuffix("\"")) }) {
+        if items.allSatisfy({
+            $0.count >= 2 && ($0.hasPrefix("'") && $0.hasSuffix("'") || $0.hasPrefix("\"") && $0.hasSuffix("\""))
+        }) {
             let names = items.map { String($0.dropFirst().dropLast()) }
             if names.contains(where: { $0.contains(".") }) {
                 throw JSONPathError(text, "nested children inside a multi-select are not supported")
@@ -80,7 +86,9 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
         var selectors: [Selector] = []
         for item in items {
             if let colon = item.firstIndex(of: ":") {
-                let (from, to) = (String(item[..<colon]).trimmingSpaces, String(item[item.index(after: colon)...]).trimmingSpaces)
+                let (from, to) = (
+                    String(item[..<colon]).trimmingSpaces, String(item[item.index(after: colon)...]).trimmingSpaces
+                )
                 guard from.isEmpty || Int(from) != nil, to.isEmpty || Int(to) != nil else {
                     throw JSONPathError(text, "'\(item)' at position \(start) is not a slice like [1:5]")
                 }
@@ -94,7 +102,8 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
         if selectors.filter({ if case .slice = $0 { return true } else { return false } }).count > 1 {
             // SageMaker's own words for this case.
             throw JSONPathError(
-                message: "Invalid JsonPath: \(text): only single range filters of format (eg: [1:5]) are supported. Format [\(inside)] is not supported"
+                message:
+                    "Invalid JsonPath: \(text): only single range filters of format (eg: [1:5]) are supported. Format [\(inside)] is not supported"
             )
         }
         return .indexes(selectors)
@@ -107,11 +116,15 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
             switch step {
             case .names(let names):
                 guard case .object(let members) = current else {
-                    throw JSONPathError(message: "\(text) selects key '\(names[0])', but the record is not a JSON object")
+                    throw JSONPathError(
+                        message: "\(text) selects key '\(names[0])', but the record is not a JSON object"
+                    )
                 }
                 if names.count == 1 {
                     guard let found = members.first(where: { $0.key == names[0] }) else {
-                        throw JSONPathError(message: "\(text) selects key '\(names[0])', which the record does not have")
+                        throw JSONPathError(
+                            message: "\(text) selects key '\(names[0])', which the record does not have"
+                        )
                     }
                     current = found.value
                 } else {
@@ -150,12 +163,17 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
     private func position(_ index: Int, count: Int) throws(JSONPathError) -> Int {
         let position = index < 0 ? count + index : index
         guard position >= 0 && position < count else {
-            throw JSONPathError(message: "\(text) selects index \(index), but the record has only \(count) element\(count == 1 ? "" : "s")")
+            throw JSONPathError(
+                message:
+                    "\(text) selects index \(index), but the record has only \(count) element\(count == 1 ? "" : "s")"
+            )
         }
         return position
     }
 
-    private static func clamp(_ bound: Int, _ count: Int) -> Int { bound < 0 ? max(0, count + bound) : min(bound, count) }
+    private static func clamp(_ bound: Int, _ count: Int) -> Int {
+        bound < 0 ? max(0, count + bound) : min(bound, count)
+    }
 
     struct Scanner {
         let text: [Unicode.Scalar]
@@ -182,7 +200,8 @@ public struct JSONPathError: Error, Sendable, CustomStringConvertible {
     public var message: String
     public init(message: String) { self.message = message }
     init(_ path: String, _ problem: String) {
-        message = "Invalid JsonPath: \(path): \(problem). Supported: $, .name, *, ['a','b'], [i,j] (negative counts from the end), one [a:b] slice."
+        message =
+            "Invalid JsonPath: \(path): \(problem). Supported: $, .name, *, ['a','b'], [i,j] (negative counts from the end), one [a:b] slice."
     }
     public var description: String { message }
 }

@@ -16,7 +16,8 @@ public indirect enum JSONValue: Equatable, Sendable {
         case (.number(let x), .number(let y)): return x == y
         case (.string(let x), .string(let y)): return x == y
         case (.array(let x), .array(let y)): return x == y
-        case (.object(let x), .object(let y)): return x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        case (.object(let x), .object(let y)):
+            return x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
         default: return false
         }
     }
@@ -75,7 +76,9 @@ public indirect enum JSONValue: Equatable, Sendable {
     public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(Array(bytes))
         let values = try parser.values()
-        guard values.count == 1 else { throw JSONParseError(offset: 0, problem: "expected one JSON value, found \(values.count)") }
+        guard values.count == 1 else {
+            throw JSONParseError(offset: 0, problem: "expected one JSON value, found \(values.count)")
+        }
         return values[0]
     }
 
@@ -129,7 +132,9 @@ struct JSONParser {
             }
             while true {
                 skipSpace()
-                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+                guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                    throw fail("expected a string key")
+                }
                 let key = try string()
                 skipSpace()
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
@@ -137,8 +142,14 @@ struct JSONParser {
                 members.append((key, try value(depth: depth + 1)))
                 skipSpace()
                 guard index < bytes.count else { throw fail("unexpected end of JSON object") }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                if bytes[index] == UInt8(ascii: "}") {
+                    index += 1
+                    return .object(members)
+                }
                 throw fail("expected ',' or '}'")
             }
         case UInt8(ascii: "["):
@@ -153,8 +164,14 @@ struct JSONParser {
                 items.append(try value(depth: depth + 1))
                 skipSpace()
                 guard index < bytes.count else { throw fail("unexpected end of JSON array") }
-                if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
-                if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(items) }
+                if bytes[index] == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                if bytes[index] == UInt8(ascii: "]") {
+                    index += 1
+                    return .array(items)
+                }
                 throw fail("expected ',' or ']'")
             }
         case UInt8(ascii: "\""):
@@ -187,7 +204,9 @@ struct JSONParser {
         index += 1  // the opening quote
         var scalars = String.UnicodeScalarView()
         var runStart = index
-        func flush(_ end: Int) { scalars.append(contentsOf: String(decoding: bytes[runStart..<end], as: UTF8.self).unicodeScalars) }
+        func flush(_ end: Int) {
+            scalars.append(contentsOf: String(decoding: bytes[runStart..<end], as: UTF8.self).unicodeScalars)
+        }
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
@@ -208,7 +227,8 @@ struct JSONParser {
                 case UInt8(ascii: "u"):
                     var code = try hex4(at: index + 1)
                     index += 4
-                    if (0xD800..<0xDC00).contains(code), index + 6 < bytes.count, bytes[index + 1] == UInt8(ascii: "\\"),
+                    if (0xD800..<0xDC00).contains(code), index + 6 < bytes.count,
+                        bytes[index + 1] == UInt8(ascii: "\\"),
                         bytes[index + 2] == UInt8(ascii: "u")
                     {
                         let low = try hex4(at: index + 3)
@@ -228,7 +248,8 @@ struct JSONParser {
     }
 
     func hex4(at position: Int) throws(JSONParseError) -> UInt32 {
-        guard position + 4 <= bytes.count, let code = UInt32(String(decoding: bytes[position..<position + 4], as: UTF8.self), radix: 16)
+        guard position + 4 <= bytes.count,
+            let code = UInt32(String(decoding: bytes[position..<position + 4], as: UTF8.self), radix: 16)
         else { throw fail("invalid \\u escape") }
         return code
     }

@@ -52,12 +52,20 @@ struct S3ConfigurationTests {
     @Test func environmentWinsOverTheProfileAndFlagsWinOverBoth() throws {
         let environment = [
             "AWS_PROFILE": "team", "AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": "env-secret",
-            "AWS_SESSION_TOKEN": "env-token", "AWS_DEFAULT_REGION": "us-west-1", "AWS_ENDPOINT_URL": "http://localhost:1",
+            "AWS_SESSION_TOKEN": "env-token", "AWS_DEFAULT_REGION": "us-west-1",
+            "AWS_ENDPOINT_URL": "http://localhost:1",
         ]
         let fromEnvironment = try resolve(environment)
-        #expect(fromEnvironment.credentials == .init(accessKeyId: "ENVKEY", secretAccessKey: "env-secret", sessionToken: "env-token"))
-        #expect(fromEnvironment.region == "us-west-1" && fromEnvironment.endpoint?.absoluteString == "http://localhost:1")
-        let specific = try resolve(environment.merging(["AWS_REGION": "us-west-2", "AWS_ENDPOINT_URL_S3": "http://localhost:2"]) { $1 })
+        #expect(
+            fromEnvironment.credentials
+                == .init(accessKeyId: "ENVKEY", secretAccessKey: "env-secret", sessionToken: "env-token")
+        )
+        #expect(
+            fromEnvironment.region == "us-west-1" && fromEnvironment.endpoint?.absoluteString == "http://localhost:1"
+        )
+        let specific = try resolve(
+            environment.merging(["AWS_REGION": "us-west-2", "AWS_ENDPOINT_URL_S3": "http://localhost:2"]) { $1 }
+        )
         #expect(specific.region == "us-west-2" && specific.endpoint?.absoluteString == "http://localhost:2")
         let flags = try resolve(environment, S3Options(endpoint: "https://minio.example:9443", region: "local"))
         #expect(flags.region == "local" && flags.endpoint?.absoluteString == "https://minio.example:9443")
@@ -71,7 +79,11 @@ struct S3ConfigurationTests {
             _ = try S3Configuration.resolve(S3Options(), environment: ["HOME": "/nonexistent"])
             Issue.record("resolved without any credentials")
         } catch {
-            #expect(error.message.hasPrefix("No AWS credentials for s3:// locations: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"))
+            #expect(
+                error.message.hasPrefix(
+                    "No AWS credentials for s3:// locations: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                )
+            )
         }
     }
 }

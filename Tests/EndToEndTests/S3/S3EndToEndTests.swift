@@ -12,7 +12,10 @@ struct S3EndToEndTests {
     init() throws {
         harness = try Harness()
         // Sub-folders, a gzip file, and one input big enough that its output is a multipart upload.
-        try harness.write("in/day=1/a.csv", (0..<2000).map { "a,\($0),\(String(repeating: "x", count: $0 % 50))\n" }.joined())
+        try harness.write(
+            "in/day=1/a.csv",
+            (0..<2000).map { "a,\($0),\(String(repeating: "x", count: $0 % 50))\n" }.joined()
+        )
         try harness.write("in/day=2/b.csv", (0..<500).map { "b,\($0)\n" }.joined())
         var big: [UInt8] = []
         for index in 0..<110_000 { big += Array("big,\(index),\(String(repeating: "abcdefghij", count: 9))\n".utf8) }
@@ -21,13 +24,16 @@ struct S3EndToEndTests {
     }
 
     /// "g,0\ng,1\n...g,99\n", gzip-compressed (made with Python's gzip module).
-    static let gzippedLines = "H4sIAAAAAAACAx3RsZUEIQxEQX9jWeMAIaGINv8MjsJo79e8AX7fv8/vO+7m3bqLu32Xd3V37lrzQuWQDu0QD/WQD/0ABjGJ+b5NTGISk5jEJCYxiUUsYr3fIRaxiEUsYhGLCCKIIOKdgAgiiCCCCGITm9jEJvY7NLGJTWxiE0kkkUQSSeS7JyKJJJIooogiiiiiiHpXSxRRxCEOcYhDHOIQhzjvNYhDNNFEE0000UQTTfR7wP78AxhYYwbqAQAA"
+    static let gzippedLines =
+        "H4sIAAAAAAACAx3RsZUEIQxEQX9jWeMAIaGINv8MjsJo79e8AX7fv8/vO+7m3bqLu32Xd3V37lrzQuWQDu0QD/WQD/0ABjGJ+b5NTGISk5jEJCYxiUUsYr3fIRaxiEUsYhGLCCKIIOKdgAgiiCCCCGITm9jEJvY7NLGJTWxiE0kkkUQSSeS7JyKJJJIooogiiiiiiHpXSxRRxCEOcYhDHOIQhzjvNYhDNNFEE0000UQTTfR7wP78AxhYYwbqAQAA"
 
     func upload(_ bucket: String, faulty: Bool = false) async throws {
         let store = S3Store(environment: server.environment(faulty: faulty))
         for file in harness.files(in: "in") {
             var writer = try await store.openWriter(.s3(bucket: bucket, key: "in/" + file))
-            try await writer.write(ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: harness.root + "/in/" + file))))
+            try await writer.write(
+                ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: harness.root + "/in/" + file)))
+            )
             try await writer.commit()
         }
     }
@@ -69,7 +75,10 @@ struct S3EndToEndTests {
         #expect(expected.count == 4 && expected["day=2/big.csv.out"]!.count > 10 << 20)
         let faultsBefore = Int(server.command("faults")) ?? 0
         let result = try await harness.run(
-            ["--input", "s3://\(bucket)/in/", "--output", "s3://\(bucket)/out/", "--s3-endpoint", faulty ? server.faultyEndpoint : server.endpoint]
+            [
+                "--input", "s3://\(bucket)/in/", "--output", "s3://\(bucket)/out/", "--s3-endpoint",
+                faulty ? server.faultyEndpoint : server.endpoint,
+            ]
                 + jobFlags,
             environment: server.environment()
         )
@@ -95,7 +104,9 @@ struct S3EndToEndTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("s3://\(bucket)/in/day=9/fails.csv"))
         let outputs = try await download(bucket, "out/")
-        #expect(outputs.keys.sorted() == ["day=1/a.csv.out", "day=2/b.csv.out", "day=2/big.csv.out", "day=3/c.csv.gz.out"])
+        #expect(
+            outputs.keys.sorted() == ["day=1/a.csv.out", "day=2/b.csv.out", "day=2/big.csv.out", "day=3/c.csv.gz.out"]
+        )
         #expect(server.command("uploads \(bucket)") == "0")
     }
 
@@ -104,19 +115,26 @@ struct S3EndToEndTests {
         try harness.write("model-src/weights.txt", "w=1\n")
         let tar = Process()
         tar.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        tar.arguments = ["tar", "-czf", harness.root + "/model.tar.gz", "-C", harness.root + "/model-src", "weights.txt"]
+        tar.arguments = [
+            "tar", "-czf", harness.root + "/model.tar.gz", "-C", harness.root + "/model-src", "weights.txt",
+        ]
         try tar.run()
         tar.waitUntilExit()
         let store = S3Store(environment: server.environment())
         var writer = try await store.openWriter(.s3(bucket: bucket, key: "models/model.tar.gz"))
-        try await writer.write(ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: harness.root + "/model.tar.gz"))))
+        try await writer.write(
+            ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: harness.root + "/model.tar.gz")))
+        )
         try await writer.commit()
         let cache = harness.root + "/cache"
         var environment = server.environment()
         environment["BATCHFORM_CACHE_DIR"] = cache
         for run in 0..<2 {
             let result = try await harness.run(
-                ["--model-data", "s3://\(bucket)/models/model.tar.gz", "--input", "in/day=2/b.csv", "--output", "out-\(run)/"] + jobFlags,
+                [
+                    "--model-data", "s3://\(bucket)/models/model.tar.gz", "--input", "in/day=2/b.csv", "--output",
+                    "out-\(run)/",
+                ] + jobFlags,
                 environment: environment
             )
             #expect(result.status == 0, "\(result.stderr)")
@@ -124,7 +142,9 @@ struct S3EndToEndTests {
         let cached = try FileManager.default.contentsOfDirectory(atPath: cache + "/models")
         #expect(cached.count == 1)
         #expect(harness.output("cache/models/\(cached[0])/weights.txt") == "w=1\n")
-        let reports = try FileManager.default.contentsOfDirectory(atPath: harness.reports).filter { $0.hasPrefix("env-") }
+        let reports = try FileManager.default.contentsOfDirectory(atPath: harness.reports).filter {
+            $0.hasPrefix("env-")
+        }
         for report in reports {
             #expect(harness.output("reports/" + report)?.contains("\(cache)/models/\(cached[0])") == true)
         }

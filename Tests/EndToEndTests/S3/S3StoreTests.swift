@@ -46,7 +46,11 @@ struct S3StoreTests {
             for index in 0..<1105 {
                 if index >= 16 { try await group.next() }
                 group.addTask {
-                    try await put(store, .s3(bucket: bucket, key: "in/day=1/part-\(index).csv"), ByteBuffer(string: "\(index)\n"))
+                    try await put(
+                        store,
+                        .s3(bucket: bucket, key: "in/day=1/part-\(index).csv"),
+                        ByteBuffer(string: "\(index)\n")
+                    )
                 }
             }
             try await group.waitForAll()
@@ -64,7 +68,11 @@ struct S3StoreTests {
         let raw = try await store.list(prefix: .s3(bucket: bucket, key: "in/day=1"))
         #expect(raw.count == 1106 && raw.contains { $0.relativeKey == "day=10/part-0.csv" })
         let folder = try await store.list(prefix: .s3(bucket: bucket, key: "in/day=1/part-110"))
-        #expect(folder.map(\.relativeKey) == ["part-110.csv", "part-1100.csv", "part-1101.csv", "part-1102.csv", "part-1103.csv", "part-1104.csv"])
+        #expect(
+            folder.map(\.relativeKey) == [
+                "part-110.csv", "part-1100.csv", "part-1101.csv", "part-1102.csv", "part-1103.csv", "part-1104.csv",
+            ]
+        )
     }
 
     @Test func largeOutputsAreMultipartInSeveralPartsAndInvisibleUntilCommitted() async throws {
@@ -111,7 +119,11 @@ struct S3StoreTests {
         try await put(store, .s3(bucket: bucket, key: "empty.out"), ByteBuffer())
         #expect(try await get(store, .s3(bucket: bucket, key: key)) == ByteBuffer(string: "hello\n"))
         #expect(try await get(store, .s3(bucket: bucket, key: "empty.out")).readableBytes == 0)
-        #expect(try await store.list(prefix: .s3(bucket: bucket, key: "dir ")).map(\.relativeKey) == ["dir with space/naïve+plus=equals&amp.txt"])
+        #expect(
+            try await store.list(prefix: .s3(bucket: bucket, key: "dir ")).map(\.relativeKey) == [
+                "dir with space/naïve+plus=equals&amp.txt"
+            ]
+        )
     }
 
     /// Through the proxy every 4th request fails: 503 SlowDown, 500, a GET cut off half way, or a
@@ -150,7 +162,11 @@ struct S3StoreTests {
         let unknownKey = await message(store(environment: ["AWS_ACCESS_KEY_ID": "AKIAUNKNOWNKEY000000"]), prefix)
         #expect(unknownKey.contains("does not know the access key AKIAUNKNOWNKEY000000 (InvalidAccessKeyId)"))
         let missing = await message(store(), .s3(bucket: "no-such-bucket-here", key: "in/"))
-        #expect(missing.contains("s3://no-such-bucket-here/in/: the bucket 'no-such-bucket-here' does not exist at the S3 endpoint"))
+        #expect(
+            missing.contains(
+                "s3://no-such-bucket-here/in/: the bucket 'no-such-bucket-here' does not exist at the S3 endpoint"
+            )
+        )
         let noKey = await {
             do {
                 _ = try await get(store(), .s3(bucket: bucket, key: "absent.csv"))

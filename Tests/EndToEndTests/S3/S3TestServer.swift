@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// moto's S3 server (authentication on) and a fault-injecting proxy in front of it, started once
@@ -17,8 +17,10 @@ final class S3TestServer: Sendable {
     private let control: Mutex<(input: FileHandle, output: FileHandle)>
 
     static let python = ProcessInfo.processInfo.environment["BATCHFORM_PYTHON"] ?? ""
-    static let available: Bool = !python.isEmpty && (try? BuiltinPython.run(["-c", "import moto.server, boto3"])) != nil
-    static let reason: Comment = "BATCHFORM_PYTHON must name a Python with moto[server] (./scripts/test sets up .venv and sets it)"
+    static let available: Bool =
+        !python.isEmpty && (try? BuiltinPython.run(["-c", "import moto.server, boto3"])) != nil
+    static let reason: Comment =
+        "BATCHFORM_PYTHON must name a Python with moto[server] (./scripts/test sets up .venv and sets it)"
 
     static let shared: S3TestServer = {
         do { return try S3TestServer() } catch { fatalError("could not start the S3 test server: \(error)") }
