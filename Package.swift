@@ -37,12 +37,18 @@ let package = Package(
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
+        // ByteStream, gzip and the other byte plumbing that storage, records and model data share.
+        .target(
+            name: "ByteStreams",
+            dependencies: ["CZlib", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ObjectStorage",
             dependencies: [
                 "AWSSigV4",
+                "ByteStreams",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
@@ -51,10 +57,9 @@ let package = Package(
         .target(
             name: "Records",
             dependencies: [
-                "CZlib",
                 "CByteCount",
                 "TransformSpec",
-                "ObjectStorage",
+                "ByteStreams",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -64,12 +69,11 @@ let package = Package(
             dependencies: [
                 "CProcessSpawn",
                 "TransformSpec",
+                "ByteStreams",
                 "ObjectStorage",
-                "Records",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -77,6 +81,7 @@ let package = Package(
             name: "TransformEngine",
             dependencies: [
                 "TransformSpec",
+                "ByteStreams",
                 "ObjectStorage",
                 "Records",
                 "ModelRuntime",
@@ -141,7 +146,7 @@ let package = Package(
         .testTarget(
             name: "RecordsTests",
             dependencies: [
-                "FuzzSupport", "Records", "ObjectStorage", "TransformSpec",
+                "FuzzSupport", "Records", "ByteStreams", "TransformSpec",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -149,7 +154,7 @@ let package = Package(
         .testTarget(
             name: "ModelRuntimeTests",
             dependencies: [
-                "FuzzSupport", "ModelRuntime", "TransformSpec", "Records", "ObjectStorage",
+                "FuzzSupport", "ModelRuntime", "TransformSpec", "Records", "ObjectStorage", "ByteStreams",
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
@@ -166,7 +171,9 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["Records", "ObjectStorage", "AWSSigV4", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "Records", "ByteStreams", "ObjectStorage", "AWSSigV4", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),

@@ -1,7 +1,7 @@
+import ByteStreams
 import Foundation
 import NIOCore
 public import ObjectStorage
-import Records
 
 #if canImport(Glibc)
 import Glibc

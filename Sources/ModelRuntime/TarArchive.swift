@@ -1,5 +1,5 @@
+public import ByteStreams
 import NIOCore
-public import ObjectStorage
 
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+public import ByteStreams
 import Foundation
 public import NIOCore
 

@@ -1,3 +1,4 @@
+public import ByteStreams
 public import NIOCore
 
 /// Where an object lives. Local data is addressed by absolute path; `s3://` has its own case so
@@ -97,13 +98,6 @@ public struct ListedObject: Sendable, Hashable {
         self.size = size
         self.etag = etag
     }
-}
-
-/// A source of bytes read in order. Readers fill the caller's buffer directly, so a mini-batch
-/// can be a slice of the very buffer the bytes were read into (no copy on the hot path).
-public protocol ByteStream {
-    /// Appends up to `maxBytes` bytes to `buffer`; returns how many, 0 only at the end.
-    mutating func read(into buffer: inout ByteBuffer, maxBytes: Int) async throws -> Int
 }
 
 /// An object being written. Nothing is visible at the destination until `commit`; `abort` (or

@@ -1,6 +1,6 @@
+public import ByteStreams
 import CByteCount
 public import NIOCore
-public import ObjectStorage
 public import TransformSpec
 
 #if canImport(Glibc)
@@ -261,27 +261,5 @@ public struct MiniBatcher {
 extension Double {
     fileprivate func formatted() -> String {
         self == rounded() ? String(Int(self)) : String(self)
-    }
-}
-
-/// The records of an object, decompressed when the job says so.
-public func openRecordStream(
-    _ store: any ObjectStore,
-    _ uri: ObjectURI,
-    compression: CompressionType
-) async throws -> any ByteStream {
-    let raw = try await store.openReader(uri)
-    switch compression {
-    case .none: return raw
-    case .gzip: return try GzipStream(AnyByteStream(raw), name: uri.description)
-    }
-}
-
-/// Lets an existential stream be wrapped by a generic one.
-public struct AnyByteStream: ByteStream {
-    var base: any ByteStream
-    public init(_ base: any ByteStream) { self.base = base }
-    public mutating func read(into buffer: inout ByteBuffer, maxBytes: Int) async throws -> Int {
-        try await base.read(into: &buffer, maxBytes: maxBytes)
     }
 }

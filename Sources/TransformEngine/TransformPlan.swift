@@ -1,3 +1,4 @@
+import ByteStreams
 import Foundation
 import NIOCore
 public import ObjectStorage
@@ -117,5 +118,20 @@ public struct TransformPlan: Sendable {
             entries.append(object)
         }
         return entries
+    }
+}
+
+/// The records of an object, decompressed when the job says so.
+func openRecordStream(
+    _ store: any ObjectStore,
+    _ uri: ObjectURI,
+    compression: CompressionType
+) async throws
+    -> any ByteStream
+{
+    let raw = try await store.openReader(uri)
+    switch compression {
+    case .none: return raw
+    case .gzip: return try GzipStream(AnyByteStream(raw), name: uri.description)
     }
 }

@@ -3,8 +3,13 @@ import Testing
 
 /// The built-in model server with a real scikit-learn model. Needs BATCHFORM_PYTHON pointing at
 /// an interpreter with scikit-learn (scripts/test sets it to .venv); skipped, saying so, without.
-@Suite(.serialized, .enabled(if: BuiltinPython.available, BuiltinPython.reason))
+@Suite(.serialized, .enabled(if: RequiredPart.enabled(BuiltinPython.available), BuiltinPython.reason))
 struct BuiltinPythonEndToEndTests {
+    /// Fails in CI when the part this suite needs is missing (it would otherwise skip).
+    @Test func thePartThisSuiteNeedsIsHere() {
+        #expect(BuiltinPython.available, BuiltinPython.reason)
+    }
+
     let harness: Harness
     let example = Harness.packageRoot + "/examples/sklearn-regression"
 

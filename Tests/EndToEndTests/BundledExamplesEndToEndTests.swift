@@ -4,7 +4,7 @@ import Testing
 /// Examples 2 and 3 (example 1 is BuiltinPythonEndToEndTests): each example's own train.py and
 /// check.py around a transform through the built-in model server, with smaller batches than the
 /// examples use so that every file spans several requests.
-@Suite(.serialized, .enabled(if: BuiltinPython.available, BuiltinPython.reason))
+@Suite(.serialized, .enabled(if: RequiredPart.enabled(BuiltinPython.available), BuiltinPython.reason))
 struct BundledExamplesEndToEndTests {
     let environment = ["BATCHFORM_PYTHON": BuiltinPython.interpreter]
 

@@ -68,8 +68,16 @@ enum ContainerFixture {
     }
 }
 
-@Suite(.serialized, .enabled(if: ContainerFixture.available, "\(ContainerFixture.unavailable ?? "")"))
+@Suite(
+    .serialized,
+    .enabled(if: RequiredPart.enabled(ContainerFixture.available), "\(ContainerFixture.unavailable ?? "")")
+)
 struct ContainerEndToEndTests {
+    /// Fails in CI when the part this suite needs is missing (it would otherwise skip).
+    @Test func thePartThisSuiteNeedsIsHere() {
+        #expect(ContainerFixture.available, Comment(rawValue: ContainerFixture.unavailable ?? ""))
+    }
+
     private func lines(_ file: Int) -> [String] {
         (0..<300).map { "file \(file) row \($0) \(String(repeating: "z", count: $0 % 9))" }
     }

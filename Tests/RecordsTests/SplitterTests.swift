@@ -1,3 +1,4 @@
+import ByteStreams
 import NIOCore
 import Testing
 import TransformSpec
@@ -195,7 +196,7 @@ let line = Array("alpha\nbeta\r\ngamma\n".utf8)
         await #expect {
             _ = try await readAll(stream)
         } throws: { error in
-            (error as? RecordError)?.code == .truncatedInput
+            (error as? ByteStreamError)?.code == .truncatedInput
         }
     }
 
@@ -204,7 +205,7 @@ let line = Array("alpha\nbeta\r\ngamma\n".utf8)
         await #expect {
             _ = try await readAll(stream)
         } throws: { error in
-            (error as? RecordError)?.message.contains("not valid gzip data") == true
+            (error as? ByteStreamError)?.message.contains("not valid gzip data") == true
         }
     }
 }

@@ -1,6 +1,6 @@
+import ByteStreams
 import Foundation
 import NIOCore
-import ObjectStorage
 import Records
 import TransformSpec
 

@@ -6,6 +6,7 @@ stays 2-D, and `application/jsonlines` is supported in both directions.
 import csv
 import io
 import json
+from typing import Any, Optional, Tuple, Union
 
 JSON = "application/json"
 CSV = "text/csv"
@@ -28,16 +29,16 @@ class BadRequest(Exception):
     status_code = 400
 
 
-def media_type(value):
+def media_type(value: Optional[str]) -> Optional[str]:
     """`text/csv; charset=utf-8` -> `text/csv`; None stays None."""
     return value.split(";", 1)[0].strip().lower() if value else None
 
 
-def _text(body):
+def _text(body: Union[str, bytes, bytearray, memoryview]) -> str:
     return body if isinstance(body, str) else bytes(body).decode("utf-8")
 
 
-def decode(body, content_type):
+def decode(body: Union[str, bytes], content_type: Optional[str]) -> Any:
     import numpy as np
 
     kind = media_type(content_type)
@@ -66,11 +67,11 @@ def decode(body, content_type):
     )
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else value
 
 
-def _csv(prediction):
+def _csv(prediction: Any) -> bytes:
     import numpy as np
 
     array = np.asarray(_plain(prediction))
@@ -85,7 +86,7 @@ def _csv(prediction):
     return out.getvalue().encode()
 
 
-def _npy(prediction):
+def _npy(prediction: Any) -> bytes:
     import numpy as np
 
     out = io.BytesIO()
@@ -101,7 +102,7 @@ ENCODERS = {
 }
 
 
-def encode(prediction, accept):
+def encode(prediction: Any, accept: Optional[str]) -> Tuple[bytes, str]:
     """Encodes with the first supported type in Accept; returns (body, content_type)."""
     for candidate in (accept or JSON).split(","):
         kind = media_type(candidate)

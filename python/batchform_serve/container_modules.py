@@ -13,19 +13,24 @@ import importlib.machinery
 import os
 import subprocess
 import sys
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Optional, Sequence
 
 STAND_INS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "stand_ins")
 OWN = ("sagemaker_containers", "sagemaker_xgboost_container")
 FROM_PYPI = {"sagemaker_inference": "sagemaker-inference", "sagemaker_training": "sagemaker-training"}
 
 
-def cache_root():
+def cache_root() -> str:
     return os.environ.get("BATCHFORM_REQUIREMENTS_CACHE") or os.path.join(
         os.path.expanduser("~"), ".cache", "batchform", "requirements")
 
 
 class ContainerModuleFinder(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
+    def find_spec(
+        self, name: str, path: Optional[Sequence[str]] = None, target: Optional[ModuleType] = None
+    ) -> Optional[ModuleSpec]:
         if "." in name:
             return None  # submodules are found through their package's __path__
         if name in OWN:
@@ -36,7 +41,7 @@ class ContainerModuleFinder(importlib.abc.MetaPathFinder):
         return None
 
     @staticmethod
-    def install(package):
+    def install(package: str) -> str:
         """pip-installs `package` once per interpreter into the cache; its folder goes last on sys.path."""
         tag = f"{sys.implementation.cache_tag}-{package}"
         target = os.path.join(cache_root(), tag)
@@ -63,6 +68,6 @@ class ContainerModuleFinder(importlib.abc.MetaPathFinder):
         return target
 
 
-def install():
+def install() -> None:
     if not any(isinstance(finder, ContainerModuleFinder) for finder in sys.meta_path):
         sys.meta_path.append(ContainerModuleFinder())

@@ -2,18 +2,21 @@
 (Batchform passes it as BATCHFORM_FRAMEWORK). A script's own handlers always win; these fill in
 what it leaves out, as that framework's container does.
 
-| framework    | model_fn                                | input_fn                        | predict_fn                          | output_fn          |
-|--------------|-----------------------------------------|---------------------------------|-------------------------------------|--------------------|
-| sklearn      | model.joblib / model.pkl                | CSV, JSON, JSON Lines, NPY, NPZ | model.predict(data)                 | JSON, CSV, JSON Lines, NPY |
-| xgboost      | xgboost-model (pickle or XGBoost's own) | CSV, LIBSVM, RecordIO-protobuf to a DMatrix | booster.predict(dmatrix, validate_features=False) | CSV, JSON |
-| pytorch      | required                                | as sklearn, then a float tensor | model(data) under torch.no_grad()   | JSON, NPY, CSV     |
-| huggingface  | pipeline(HF_TASK, the model folder)     | JSON {"inputs", "parameters"}   | pipeline(inputs, **parameters)      | JSON               |
+- sklearn: `model.joblib`/`model.pkl`; CSV, JSON, JSON Lines, NPY, NPZ to numpy; `model.predict`;
+  JSON, CSV, JSON Lines, NPY by Accept.
+- xgboost: `xgboost-model` (pickle or XGBoost's own formats); CSV, LIBSVM, RecordIO-protobuf to a
+  DMatrix; `booster.predict(dmatrix, validate_features=False)`; CSV, JSON, JSON Lines.
+- pytorch: `model_fn` required; as sklearn, then a float tensor; `model(data)` under
+  `torch.no_grad()`; JSON, CSV, NPY.
+- huggingface: `pipeline(HF_TASK, the model folder)`; JSON `{"inputs", "parameters"}`, JSON Lines,
+  text; `pipeline(inputs, **parameters)`; JSON.
 
 Framework modules (xgboost, torch, transformers) are imported only by their own defaults.
 """
 import json
 import os
 import pickle
+from typing import Any, Callable, Optional, Tuple, Union
 
 from . import codecs
 
@@ -24,7 +27,7 @@ class StartupError(Exception):
 
 # MARK: scikit-learn (and batchform/python)
 
-def sklearn_model_fn(model_dir):
+def sklearn_model_fn(model_dir: str) -> Any:
     for name in ("model.joblib", "model.pkl", "model.pickle"):
         path = os.path.join(model_dir, name)
         if os.path.exists(path):
@@ -40,11 +43,11 @@ def sklearn_model_fn(model_dir):
     )
 
 
-def sklearn_input_fn(input_data, content_type):
+def sklearn_input_fn(input_data: Union[str, bytes], content_type: Optional[str]) -> Any:
     return codecs.decode(input_data, content_type)
 
 
-def sklearn_predict_fn(data, model):
+def sklearn_predict_fn(data: Any, model: Any) -> Any:
     if hasattr(model, "predict"):
         return model.predict(data)
     if callable(model):
@@ -52,13 +55,13 @@ def sklearn_predict_fn(data, model):
     raise StartupError("the model has no predict() and is not callable: define predict_fn(data, model)")
 
 
-def sklearn_output_fn(prediction, accept):
+def sklearn_output_fn(prediction: Any, accept: Optional[str]) -> Tuple[bytes, str]:
     return codecs.encode(prediction, accept)
 
 
 # MARK: XGBoost
 
-def xgboost_model_fn(model_dir):
+def xgboost_model_fn(model_dir: str) -> Any:
     """`xgboost-model`, as the XGBoost container saves it: a pickled Booster (or XGBModel), else
     any of XGBoost's own formats (JSON, UBJSON, the old binary)."""
     import xgboost as xgb
@@ -76,7 +79,7 @@ def xgboost_model_fn(model_dir):
         return booster
 
 
-def xgboost_input_fn(input_data, content_type):
+def xgboost_input_fn(input_data: Union[str, bytes], content_type: Optional[str]) -> Any:
     from sagemaker_xgboost_container import encoder
 
     data = input_data.encode("utf-8") if isinstance(input_data, str) else input_data
@@ -86,7 +89,7 @@ def xgboost_input_fn(input_data, content_type):
         raise codecs.BadRequest(f"cannot decode the request body as {content_type}: {error}") from error
 
 
-def xgboost_predict_fn(data, model):
+def xgboost_predict_fn(data: Any, model: Any) -> Any:
     import xgboost as xgb
 
     booster = model.get_booster() if hasattr(model, "get_booster") else model
@@ -95,7 +98,7 @@ def xgboost_predict_fn(data, model):
     return booster.predict(data, validate_features=False)
 
 
-def xgboost_output_fn(prediction, accept):
+def xgboost_output_fn(prediction: Any, accept: Optional[str]) -> Tuple[bytes, str]:
     """CSV (one row per prediction) or JSON, as the container's encoders write them."""
     from sagemaker_containers import _encoders
 
@@ -112,17 +115,17 @@ def xgboost_output_fn(prediction, accept):
 
 # MARK: PyTorch
 
-def pytorch_model_fn(model_dir):
+def pytorch_model_fn(model_dir: str) -> Any:
     raise StartupError("the PyTorch image needs a model_fn(model_dir) in inference.py that loads the model")
 
 
-def pytorch_input_fn(input_data, content_type):
+def pytorch_input_fn(input_data: Union[str, bytes], content_type: Optional[str]) -> Any:
     import torch
 
     return torch.as_tensor(codecs.decode(input_data, content_type), dtype=torch.float32)
 
 
-def pytorch_predict_fn(data, model):
+def pytorch_predict_fn(data: Any, model: Any) -> Any:
     import torch
 
     if hasattr(model, "eval"):
@@ -131,7 +134,7 @@ def pytorch_predict_fn(data, model):
         return model(data)
 
 
-def pytorch_output_fn(prediction, accept):
+def pytorch_output_fn(prediction: Any, accept: Optional[str]) -> Tuple[bytes, str]:
     if hasattr(prediction, "detach"):
         prediction = prediction.detach().cpu().numpy()
     return codecs.encode(prediction, accept)
@@ -139,7 +142,7 @@ def pytorch_output_fn(prediction, accept):
 
 # MARK: Hugging Face
 
-def huggingface_model_fn(model_dir):
+def huggingface_model_fn(model_dir: str) -> Any:
     task = os.environ.get("HF_TASK")
     if not task:
         raise StartupError("the Hugging Face image needs HF_TASK (for example text-classification) in the "
@@ -152,7 +155,7 @@ def huggingface_model_fn(model_dir):
     return pipeline(task=task, model=model_dir, device=-1)
 
 
-def huggingface_input_fn(input_data, content_type):
+def huggingface_input_fn(input_data: Union[str, bytes], content_type: Optional[str]) -> Any:
     kind = codecs.media_type(content_type)
     text = input_data.decode("utf-8") if isinstance(input_data, (bytes, bytearray)) else input_data
     if kind == codecs.JSON:
@@ -166,11 +169,11 @@ def huggingface_input_fn(input_data, content_type):
                                         "input_fn reads application/json, application/jsonlines and text/plain")
 
 
-def huggingface_predict_fn(data, model):
+def huggingface_predict_fn(data: Any, model: Any) -> Any:
     return model(data["inputs"], **data.get("parameters", {}))
 
 
-def huggingface_output_fn(prediction, accept):
+def huggingface_output_fn(prediction: Any, accept: Optional[str]) -> Tuple[bytes, str]:
     return json.dumps(prediction, default=lambda value: value.tolist()).encode("utf-8"), codecs.JSON
 
 
@@ -182,6 +185,6 @@ DEFAULTS = {
 }
 
 
-def defaults(framework):
+def defaults(framework: Optional[str]) -> Tuple[Callable[..., Any], ...]:
     """(model_fn, input_fn, predict_fn, output_fn) for a framework name; scikit-learn's otherwise."""
     return DEFAULTS.get((framework or "sklearn").lower(), DEFAULTS["sklearn"])

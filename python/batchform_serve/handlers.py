@@ -12,6 +12,8 @@ import json
 import os
 import sys
 import threading
+from types import ModuleType
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from . import codecs, frameworks
 from .frameworks import StartupError
@@ -23,37 +25,37 @@ HANDLER_NAMES = ("model_fn", "input_fn", "predict_fn", "output_fn", "transform_f
 
 
 class RequestProperties:
-    def __init__(self, headers):
+    def __init__(self, headers: Mapping[str, str]) -> None:
         self._headers = dict(headers)
 
-    def get_request_properties(self):
+    def get_request_properties(self) -> Dict[str, str]:
         return self._headers
 
 
 class Context:
     """What toolkit handlers receive as `context`: model_dir, request headers, response controls."""
 
-    def __init__(self, model_dir):
+    def __init__(self, model_dir: str) -> None:
         self.system_properties = {"model_dir": model_dir, "gpu_id": None, "batch_size": 1}
         self.request_processor = [RequestProperties({})]
         self.response_content_type = None
         self.response_status = None
         self.response_headers = {}
 
-    def get_request_header(self, index, key):
+    def get_request_header(self, index: int, key: str) -> Optional[str]:
         return self.request_processor[index].get_request_properties().get(key)
 
-    def set_response_content_type(self, index, content_type):
+    def set_response_content_type(self, index: int, content_type: str) -> None:
         self.response_content_type = content_type
 
-    def set_response_status(self, code=200, phrase=""):
+    def set_response_status(self, code: int = 200, phrase: str = "") -> None:
         self.response_status = int(code)
 
-    def set_response_header(self, index, key, value):
+    def set_response_header(self, index: int, key: str, value: str) -> None:
         self.response_headers[key] = value
 
 
-def call(function, args, context):
+def call(function: Callable[..., Any], args: Tuple[Any, ...], context: "Context") -> Any:
     """Calls with `context` appended when the function takes one more parameter."""
     count = len(inspect.signature(function).parameters)
     if count == len(args):
@@ -64,7 +66,7 @@ def call(function, args, context):
                     "with context) were given")
 
 
-def find_code_directory(model_dir, environ):
+def find_code_directory(model_dir: str, environ: Mapping[str, str]) -> str:
     """SAGEMAKER_SUBMIT_DIRECTORY when it is a local folder (Batchform unpacks URIs before
     starting the server), else the model's own code/ folder."""
     submitted = environ.get("SAGEMAKER_SUBMIT_DIRECTORY", "")
@@ -77,7 +79,7 @@ def find_code_directory(model_dir, environ):
     return os.path.join(model_dir, "code")
 
 
-def load_user_module(code_dir, program):
+def load_user_module(code_dir: str, program: str) -> Optional[ModuleType]:
     """Imports the user module; None when the default program is absent (defaults are used)."""
     name = program[:-3] if program.endswith(".py") else program
     path = os.path.join(code_dir, name + ".py")
@@ -97,7 +99,7 @@ def load_user_module(code_dir, program):
 
 
 class Handlers:
-    def __init__(self, module, model_dir, framework=None):
+    def __init__(self, module: Optional[ModuleType], model_dir: str, framework: Optional[str] = None) -> None:
         found = {name: getattr(module, name, None) for name in HANDLER_NAMES} if module else {}
         found = {name: value for name, value in found.items() if callable(value)}
         if "transform_fn" in found and {"input_fn", "predict_fn", "output_fn"} & found.keys():
@@ -120,14 +122,16 @@ class Handlers:
         self.model = None
         self.loaded = threading.Event()
 
-    def load_model(self):
+    def load_model(self) -> None:
         if self.pre_model_fn:
             call(self.pre_model_fn, (self.model_dir,), self.context)
         self.model = call(self.model_fn, (self.model_dir,), self.context)
         if self.model_warmup_fn:
             call(self.model_warmup_fn, (self.model_dir, self.model), self.context)
 
-    def transform(self, body, headers, default_accept):
+    def transform(
+        self, body: bytes, headers: Mapping[str, str], default_accept: str
+    ) -> Tuple[int, bytes, Optional[str], Dict[str, str]]:
         """Runs one request; returns (status, body bytes, content type, extra response headers)."""
         lowered = {key.lower(): value for key, value in headers.items()}
         content_type = lowered.get("content-type")

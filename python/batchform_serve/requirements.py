@@ -8,7 +8,7 @@ import sys
 from .handlers import StartupError
 
 
-def install_requirements(code_dir):
+def install_requirements(code_dir: str) -> None:
     path = os.path.join(code_dir, "requirements.txt")
     if not os.path.exists(path):
         return

@@ -16,29 +16,29 @@ import time
 import traceback
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import ThreadingMixIn
+from typing import Any, List, Mapping, MutableMapping, Optional, Tuple, Type
 
 from . import codecs, container_modules
 from .handlers import Handlers, StartupError, find_code_directory, load_user_module
 from .requirements import install_requirements
 
-
 # The exit status of a server (or worker) whose model cannot be loaded.
 MODEL_LOAD_FAILED = 3
 
 
-def exit_code(status):
+def exit_code(status: int) -> int:
     """os.waitstatus_to_exitcode, which Python 3.8 lacks: the code, or minus the signal."""
     if os.WIFSIGNALED(status):
         return -os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
 
 
-def log(message):
+def log(message: str) -> None:
     print(f"batchform_serve[{os.getpid()}]: {message}", file=sys.stderr, flush=True)
 
 
 class Settings:
-    def __init__(self, environ):
+    def __init__(self, environ: Mapping[str, str]) -> None:
         self.port = int(environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
         self.host = environ.get("BATCHFORM_BIND_HOST", "127.0.0.1")
         self.workers = max(1, int(environ.get("SAGEMAKER_MODEL_SERVER_WORKERS") or os.cpu_count() or 1))
@@ -53,7 +53,7 @@ class Settings:
         self.body_limit = (int(environ.get("SAGEMAKER_MAX_PAYLOAD_IN_MB") or 100) or 100) << 20
 
 
-def limit_threads(workers, environ):
+def limit_threads(workers: int, environ: MutableMapping[str, str]) -> None:
     """Without this every worker starts a BLAS/OpenMP pool the size of the machine."""
     per_worker = str(max(1, (os.cpu_count() or 1) // workers))
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -76,7 +76,10 @@ class WorkerServer(ThreadingMixIn, HTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, listener, handler, loaded, loads, slot):
+    def __init__(
+        self, listener: socket.socket, handler: Type[BaseHTTPRequestHandler], loaded: threading.Event, loads: Any,
+        slot: int,
+    ) -> None:
         super().__init__(listener.getsockname()[:2], handler, bind_and_activate=False)
         self.socket.close()
         self.socket = listener
@@ -86,20 +89,20 @@ class WorkerServer(ThreadingMixIn, HTTPServer):
         self.lock = threading.Lock()
         self.publish()
 
-    def publish(self):
+    def publish(self) -> None:
         self.loads[self.slot] = self.connections + (0 if self.loaded.is_set() else LOADING)
 
-    def model_loaded(self):
+    def model_loaded(self) -> None:
         with self.lock:
             self.loaded.set()
             self.publish()
 
-    def count_connection(self, change):
+    def count_connection(self, change: int) -> None:
         with self.lock:
             self.connections += change
             self.publish()
 
-    def serve_fairly(self):
+    def serve_fairly(self) -> None:
         deferred_since = None
         with selectors.PollSelector() as selector:
             selector.register(self.socket, selectors.EVENT_READ)
@@ -116,38 +119,41 @@ class WorkerServer(ThreadingMixIn, HTTPServer):
                 # Accepts unless another worker was quicker (the listener does not block).
                 self._handle_request_noblock()
 
-    def get_request(self):
+    def get_request(self) -> Tuple[socket.socket, Any]:
         connection, address = self.socket.accept()
         connection.setblocking(True)
         return connection, address
 
-    def process_request(self, request, client_address):
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
         self.count_connection(+1)
         super().process_request(request, client_address)
 
-    def process_request_thread(self, request, client_address):
+    def process_request_thread(self, request: socket.socket, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
             self.count_connection(-1)
 
 
-def make_handler(handlers, settings, loads):
+def make_handler(handlers: Handlers, settings: Settings, loads: Any) -> Type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
 
-        def log_message(self, *args):
+        def log_message(self, *args: Any) -> None:
             pass
 
-        def respond(self, status, body=b"", content_type="text/plain", headers=None):
+        def respond(
+            self, status: int, body: bytes = b"", content_type: str = "text/plain",
+            headers: Optional[Mapping[str, str]] = None,
+        ) -> None:
             lines = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}",
                      f"Content-Type: {content_type}", f"Content-Length: {len(body)}"]
             lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
             # One write: headers and body in one segment (no Nagle/delayed-ACK stall).
             self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
 
-        def read_body(self):
+        def read_body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
                 parts, total = [], 0
                 while True:
@@ -172,7 +178,7 @@ def make_handler(handlers, settings, loads):
                 raise codecs.BadRequest("request body over the payload limit")
             return self.rfile.read(length)
 
-        def do_GET(self):
+        def do_GET(self) -> None:
             if self.path == "/ping":
                 self.respond(200 if max(loads) < LOADING else 503)
             elif self.path == "/execution-parameters":
@@ -186,7 +192,7 @@ def make_handler(handlers, settings, loads):
             else:
                 self.respond(404, b"not found")
 
-        def do_POST(self):
+        def do_POST(self) -> None:
             if self.path != "/invocations":
                 self.respond(404, b"not found")
                 return
@@ -210,7 +216,7 @@ def make_handler(handlers, settings, loads):
     return Handler
 
 
-def run_worker(listener, handlers, settings, loads, slot):
+def run_worker(listener: socket.socket, handlers: Handlers, settings: Settings, loads: Any, slot: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     # Die with the supervisor, even if it is killed outright.
     libc = ctypes.CDLL(None)
@@ -231,7 +237,7 @@ def run_worker(listener, handlers, settings, loads, slot):
     threading.Event().wait()
 
 
-def main(arguments):
+def main(arguments: List[str]) -> int:
     if arguments[:1] != ["serve"]:
         print("usage: python -m batchform_serve serve", file=sys.stderr)
         return 2
@@ -258,14 +264,14 @@ def main(arguments):
 
     children = {}
 
-    def spawn(slot):
+    def spawn(slot: int) -> None:
         pid = os.fork()
         if pid == 0:
             run_worker(listener, handlers, settings, loads, slot)
             os._exit(0)
         children[pid] = slot
 
-    def stop(code=0):
+    def stop(code: int = 0) -> None:
         for pid in list(children):
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -291,3 +297,8 @@ def main(arguments):
         # loaded again, /ping reports not ready.
         log(f"worker {pid} exited ({code}); starting a new one")
         spawn(slot)
+
+
+def console_main() -> int:
+    """The `batchform-serve` command of the package."""
+    return main(sys.argv[1:])

@@ -29,7 +29,8 @@ def run_python(code, tmp_path, extra_path=()):
 
 def test_the_stand_ins_answer_the_imports_scripts_make(tmp_path):
     out = run_python("""
-        from sagemaker_containers.beta.framework import content_types, encoders, env, errors, modules, transformer, worker
+        from sagemaker_containers.beta.framework import content_types, encoders, env, errors, modules, worker
+        from sagemaker_containers.beta.framework import transformer
         import sagemaker_containers.beta.framework.encoders as same
         import sagemaker_xgboost_container.encoder as xgb_encoders
         from sagemaker_containers import _content_types, _errors
@@ -76,10 +77,10 @@ def test_the_framework_defaults_are_chosen_by_name():
 def test_recordio_protobuf_dense_and_sparse_without_the_protobuf_package():
     pytest.importorskip("scipy")
     sys.path.insert(0, container_modules.STAND_INS)
-    from sagemaker_xgboost_container import recordio_protobuf
-
     # Hand-encoded: one Record, features {"values": Float32Tensor(values=[1.5, -2.0], keys=[0, 3], shape=[5])}.
     import struct
+
+    from sagemaker_xgboost_container import recordio_protobuf
 
     def field(number, wire, payload):
         key = bytes([number << 3 | wire])

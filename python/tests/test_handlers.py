@@ -61,7 +61,8 @@ def transform_fn(model, data, content_type, accept):
 """)
     handlers = Handlers(module, str(tmp_path))
     handlers.load_model()
-    _, body, content_type, _ = handlers.transform(b"\x00\x01", {"Content-Type": "application/octet-stream"}, "application/json")
+    headers = {"Content-Type": "application/octet-stream"}
+    _, body, content_type, _ = handlers.transform(b"\x00\x01", headers, "application/json")
     assert json.loads(body) == {"type": "bytes", "accept": "application/json"}
     assert content_type == "application/json"
 
@@ -69,7 +70,8 @@ def transform_fn(model, data, content_type, accept):
 def test_defaults_predict_with_the_model_and_encode_per_accept(tmp_path):
     handlers = Handlers(None, str(tmp_path))
     handlers.model = LinearModel()
-    _, body, content_type, _ = handlers.transform(b"1,2\n3,4\n", {"Content-Type": "text/csv", "Accept": "text/csv"}, codecs.JSON)
+    headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
+    _, body, content_type, _ = handlers.transform(b"1,2\n3,4\n", headers, codecs.JSON)
     assert (body, content_type) == (b"3.0\n7.0\n", "text/csv")
     _, body, content_type, _ = handlers.transform(b"1,2\n", {"Content-Type": "text/csv", "Accept": "*/*"}, codecs.JSON)
     assert (body, content_type) == (b"[3.0]", "application/json")

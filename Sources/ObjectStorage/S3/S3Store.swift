@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+public import ByteStreams
 public import Foundation
 public import NIOCore
 import NIOHTTP1

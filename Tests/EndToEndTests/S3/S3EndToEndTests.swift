@@ -4,8 +4,13 @@ import ObjectStorage
 import Testing
 
 /// `batchform transform` with `s3://` inputs, outputs and model data, against moto on loopback.
-@Suite(.enabled(if: S3TestServer.available, S3TestServer.reason))
+@Suite(.enabled(if: RequiredPart.enabled(S3TestServer.available), S3TestServer.reason))
 struct S3EndToEndTests {
+    /// Fails in CI when the part this suite needs is missing (it would otherwise skip).
+    @Test func thePartThisSuiteNeedsIsHere() {
+        #expect(S3TestServer.available, S3TestServer.reason)
+    }
+
     let server = S3TestServer.shared
     let harness: Harness
 

@@ -1,10 +1,11 @@
+import ByteStreams
 import Foundation
 import NIOCore
 import ObjectStorage
 import Testing
 
 /// The S3 `ObjectStore` against a real S3-compatible server (moto) on loopback.
-@Suite(.enabled(if: S3TestServer.available, S3TestServer.reason))
+@Suite(.enabled(if: RequiredPart.enabled(S3TestServer.available), S3TestServer.reason))
 struct S3StoreTests {
     let server = S3TestServer.shared
 

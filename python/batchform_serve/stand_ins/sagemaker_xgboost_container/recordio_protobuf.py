@@ -62,7 +62,7 @@ def _repeated(wire, value, fmt, size):
 
 def _read_value(data):
     """A `Value` message: float32_tensor=2, float64_tensor=3, int32_tensor=7, bytes=9."""
-    for number, wire, value in _fields(data):
+    for number, _wire, value in _fields(data):
         fmt = {2: ("f", 4), 3: ("d", 8), 7: ("varint", 0)}.get(number)
         if fmt is None:
             continue

@@ -1,6 +1,5 @@
 import CZlib
 public import NIOCore
-public import ObjectStorage
 
 /// Decompresses a gzip stream as it is read, inflating straight into the caller's buffer.
 /// Concatenated gzip members (what `cat a.gz b.gz` or parallel compressors produce) are read as
@@ -20,7 +19,7 @@ public final class GzipStream<Source: ByteStream>: ByteStream {
         self.name = name
         // 16 + MAX_WBITS: expect a gzip header and trailer.
         guard batchform_inflateInit2(&stream, 16 + MAX_WBITS) == Z_OK else {
-            throw RecordError(.corruptInput, "\(name): zlib could not be initialised.")
+            throw ByteStreamError(.corruptInput, "\(name): zlib could not be initialised.")
         }
     }
 
@@ -39,12 +38,12 @@ public final class GzipStream<Source: ByteStream>: ByteStream {
                     break
                 }
                 guard inflateReset(&stream) == Z_OK else {
-                    throw RecordError(.corruptInput, "\(name): zlib could not start the next gzip member.")
+                    throw ByteStreamError(.corruptInput, "\(name): zlib could not start the next gzip member.")
                 }
                 memberEnded = false
             }
             if input.readableBytes == 0, sourceEnded {
-                throw RecordError(
+                throw ByteStreamError(
                     .truncatedInput,
                     "\(name): the gzip stream ends early, at compressed byte \(compressedOffset). "
                         + "The file is truncated; re-create or re-upload it."
@@ -79,7 +78,7 @@ public final class GzipStream<Source: ByteStream>: ByteStream {
             break
         default:
             let detail = stream.msg.map { String(cString: $0) } ?? "error \(status)"
-            throw RecordError(
+            throw ByteStreamError(
                 .corruptInput,
                 "\(name): not valid gzip data near compressed byte \(compressedOffset) (\(detail)). "
                     + "Check CompressionType: it is Gzip, so every input object must be gzip-compressed."
