@@ -1,10 +1,8 @@
 import AWSSigV4
 import ArgumentParser
-import AsyncHTTPClient
+import BatchformClient
 import BatchformServer
 import Foundation
-import NIOCore
-import NIOHTTP1
 import TransformEngine
 import TransformSpec
 
@@ -29,7 +27,7 @@ struct JobsCommand: AsyncParsableCommand {
         /// Signs with --credentials, else BATCHFORM_ACCESS_KEY_ID / BATCHFORM_SECRET_ACCESS_KEY, else
         /// AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. With none, calls go unsigned (a server started
         /// without keys accepts them), and a refusal says what to set.
-        func client() throws -> APIClient {
+        func client() throws -> BatchformClient {
             let environment = ProcessInfo.processInfo.environment
             let url = endpoint ?? environment["BATCHFORM_ENDPOINT_URL"] ?? "http://127.0.0.1:8070"
             var keys: AWSCredentials?
@@ -51,7 +49,7 @@ struct JobsCommand: AsyncParsableCommand {
                         return AWSCredentials(accessKeyId: id, secretAccessKey: secret)
                     }.first
             }
-            return APIClient(endpoint: url.hasSuffix("/") ? String(url.dropLast()) : url, credentials: keys)
+            return BatchformClient(endpoint: url, credentials: keys)
         }
     }
 
@@ -69,7 +67,9 @@ struct JobsCommand: AsyncParsableCommand {
             request.MaxResults = 100
             print("NAME".padding(toLength: 40, withPad: " ", startingAt: 0) + " STATUS      CREATED")
             repeat {
-                let page = try await client.call("ListTransformJobs", request, answer: ListTransformJobsResponse.self)
+                let page = try await client.report { [request] in
+                    try await $0.call("ListTransformJobs", request, answer: ListTransformJobsResponse.self)
+                }
                 for job in page.TransformJobSummaries {
                     let created = Date(timeIntervalSince1970: job.CreationTime).formatted(.iso8601)
                     print(
@@ -91,10 +91,8 @@ struct JobsCommand: AsyncParsableCommand {
         @Argument(help: "The job's name.") var name: String
 
         func run() async throws {
-            let body = try await connection.client().call(
-                "DescribeTransformJob",
-                TransformJobNameRequest(TransformJobName: name)
-            )
+            let request = TransformJobNameRequest(TransformJobName: name)
+            let body = try await connection.client().report { try await $0.call("DescribeTransformJob", request) }
             let object = try JSONSerialization.jsonObject(with: body)
             let pretty = try JSONSerialization.data(
                 withJSONObject: object,
@@ -116,10 +114,8 @@ struct JobsCommand: AsyncParsableCommand {
             let client = try connection.client()
             let isTerminal = isatty(STDERR_FILENO) == 1
             while true {
-                let body = try await client.call(
-                    "DescribeTransformJob",
-                    TransformJobNameRequest(TransformJobName: name)
-                )
+                let request = TransformJobNameRequest(TransformJobName: name)
+                let body = try await client.report { try await $0.call("DescribeTransformJob", request) }
                 let described = try JSONDecoder().decode(WatchedJob.self, from: body)
                 let line = described.line(bar: isTerminal)
                 let status = described.TransformJobStatus
@@ -146,7 +142,8 @@ struct JobsCommand: AsyncParsableCommand {
         @Argument(help: "The job's name.") var name: String
 
         func run() async throws {
-            _ = try await connection.client().call("StopTransformJob", TransformJobNameRequest(TransformJobName: name))
+            let request = TransformJobNameRequest(TransformJobName: name)
+            _ = try await connection.client().report { try await $0.call("StopTransformJob", request) }
             print("Stopping \(name).")
         }
     }
@@ -159,7 +156,8 @@ struct JobsCommand: AsyncParsableCommand {
         @Argument(help: "The job's name.") var name: String
 
         func run() async throws {
-            print(try await connection.client().get("/jobs/\(name)/logs"), terminator: "")
+            let path = "/jobs/\(name)/logs"
+            print(try await connection.client().report { try await $0.get(path) }, terminator: "")
         }
     }
 }
@@ -198,73 +196,21 @@ struct WatchedJob: Decodable {
     }
 }
 
-/// AWS JSON 1.1 calls to a Batchform server, SigV4-signed when there are keys.
-struct APIClient {
-    let endpoint: String
-    let credentials: AWSCredentials?
-
-    func call<Answer: Decodable>(
-        _ operation: String,
-        _ body: some Encodable,
-        answer: Answer.Type
-    ) async throws -> Answer {
-        try JSONDecoder().decode(Answer.self, from: try await call(operation, body))
-    }
-
-    func call(_ operation: String, _ body: some Encodable) async throws -> Data {
-        let payload = try JSONEncoder().encode(body)
-        let headers = [("content-type", "application/x-amz-json-1.1"), ("x-amz-target", "SageMaker.\(operation)")]
-        return try await send("POST", path: "/", headers: headers, body: payload)
-    }
-
-    func get(_ path: String) async throws -> String {
-        String(decoding: try await send("GET", path: path, headers: [], body: Data()), as: UTF8.self)
-    }
-
-    private func send(_ method: String, path: String, headers: [(String, String)], body: Data) async throws -> Data {
-        guard let url = URL(string: endpoint + path), let host = url.host else {
-            throw ValidationException("\(endpoint) is not a server URL such as http://127.0.0.1:8070.")
-        }
-        let authority = url.port.map { "\(host):\($0)" } ?? host
-        let unsigned = [(name: "host", value: authority)] + headers.map { (name: $0.0, value: $0.1) }
-        var signing: [(name: String, value: String)] = []
-        if let credentials {
-            let signer = SigV4Signer(credentials: credentials, region: "us-east-1", service: "sagemaker")
-            signing = signer.signingHeaders(
-                for: SigV4Request(method: method, path: path, headers: unsigned),
-                payloadHash: SigV4Signer.sha256Hex(body),
-                date: Date()
-            )
-        }
-        var request = HTTPClientRequest(url: endpoint + path)
-        request.method = .init(rawValue: method)
-        for header in unsigned + signing { request.headers.add(name: header.name, value: header.value) }
-        if !body.isEmpty { request.body = .bytes(ByteBuffer(bytes: body)) }
-        let response: HTTPClientResponse
+/// The CLI's face of the client: what went wrong on stderr, and the exit status.
+extension BatchformClient {
+    func report<T>(_ body: (BatchformClient) async throws -> T) async throws -> T {
         do {
-            response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        } catch {
-            throw ValidationException(
-                "Cannot reach a Batchform server at \(endpoint): \(error). Is `batchform serve` running?"
-            )
-        }
-        let answer = Data(try await response.body.collect(upTo: 256 << 20).readableBytesView)
-        guard (200..<300).contains(response.status.code) else {
-            let error = (try? JSONSerialization.jsonObject(with: answer)) as? [String: Any]
-            let type = error?["__type"] as? String ?? "HTTP \(response.status.code)"
-            let message = error?["message"] as? String ?? String(decoding: answer, as: UTF8.self)
-            FileHandle.standardError.write(Data("\(type): \(message)\n".utf8))
-            if credentials == nil, type == "MissingAuthenticationTokenException" {
-                FileHandle.standardError.write(
-                    Data(
-                        ("This server needs keys: export BATCHFORM_ACCESS_KEY_ID and BATCHFORM_SECRET_ACCESS_KEY (or "
-                            + "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or pass --credentials FILE.\n").utf8
-                    )
+            return try await body(self)
+        } catch let error as BatchformClientError {
+            FileHandle.standardError.write(Data("\(error)\n".utf8))
+            guard error.code == .needsCredentials else { throw ExitCode(1) }
+            FileHandle.standardError.write(
+                Data(
+                    ("This server needs keys: export BATCHFORM_ACCESS_KEY_ID and BATCHFORM_SECRET_ACCESS_KEY (or "
+                        + "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or pass --credentials FILE.\n").utf8
                 )
-                throw ExitCode(2)
-            }
-            throw ExitCode(1)
+            )
+            throw ExitCode(2)
         }
-        return answer
     }
 }
