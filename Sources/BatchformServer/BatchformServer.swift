@@ -4,7 +4,9 @@ import HTTPTypes
 import Hummingbird
 public import Logging
 import NIOCore
+import ServiceLifecycle
 public import TransformSpec
+import UnixSignals
 
 /// `batchform serve`: the SageMaker API over HTTP, a job store in `--data-dir`, and the jobs
 /// running on this machine through the same engine as `batchform transform`.
@@ -67,15 +69,17 @@ public enum BatchformServer {
         router.get("/healthz") { _, _ in "ok\n" }
         router.get("/metrics") { _, _ -> Response in
             var counts: [String: Int] = [:]
-            for job in try store.jobs() { counts[job.status.rawValue, default: 0] += 1 }
+            for job in try await store.jobs() { counts[job.status.rawValue, default: 0] += 1 }
             return .text(metrics.render(jobsByStatus: counts), contentType: "text/plain; version=0.0.4")
         }
         router.get("/jobs/:name/logs") { _, context -> Response in
             let name = try context.parameters.require("name")
-            guard let job = try store.job(named: name) else {
+            guard let job = try await store.job(named: name) else {
                 return .text("Could not find transform job \"\(name)\".\n", status: .notFound)
             }
-            return .text(JobLogs.render(job: job.name, store: store, logDirectory: settings.logDirectory(of: job.name)))
+            return .text(
+                await JobLogs.render(job: job.name, store: store, logDirectory: settings.logDirectory(of: job.name))
+            )
         }
 
         var app = Application(
@@ -94,8 +98,22 @@ public enum BatchformServer {
         if settings.credentials.isEmpty {
             logger.warning("No credentials configured: requests are not verified (allowed on loopback only).")
         }
-        try await app.runService()
-        await executor.shutdown()
+        // On SIGTERM/SIGINT the group shuts its services down last first: the HTTP server stops
+        // accepting requests, then the executor lets running jobs reach a resumable state and
+        // stops their model servers.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: executor), .init(service: app)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        do {
+            try await group.run()
+        } catch {
+            await executor.shutdown()
+            throw error
+        }
         logger.info("stopped")
     }
 }
@@ -184,9 +202,9 @@ extension Response {
 
 /// A job's logs: the engine's lines from the store, then each model server instance's output.
 enum JobLogs {
-    static func render(job: String, store: JobStore, logDirectory: String) -> String {
+    static func render(job: String, store: JobStore, logDirectory: String) async -> String {
         var text = ""
-        for entry in (try? store.logs(of: job)) ?? [] {
+        for entry in (try? await store.logs(of: job)) ?? [] {
             let time = Date(timeIntervalSince1970: entry.time).formatted(.iso8601)
             text += "\(time) [batchform] \(entry.line)\n"
         }

@@ -2,13 +2,16 @@ import Foundation
 import Logging
 import ModelRuntime
 import ObjectStorage
+import ServiceLifecycle
 import TransformEngine
 import TransformSpec
 
 /// Runs stored jobs through the engine, at most `maxRunningJobs` at once and the rest queued
 /// (InProgress) in creation order. Every change of a job's state goes to the store first, so a
-/// restarted server picks up where a killed one stopped.
-actor JobExecutor {
+/// restarted server picks up where a killed one stopped. A lifecycle `Service`: on graceful
+/// shutdown (SIGTERM, SIGINT) it takes no new jobs, lets the running ones reach a resumable state
+/// and stops their model servers; the jobs stay InProgress and resume at the next start.
+actor JobExecutor: Service {
     private struct RunningJob {
         var task: Task<Void, Never>
         var progress: JobProgress?
@@ -40,12 +43,12 @@ actor JobExecutor {
     /// A job that was running when the server crashed (`crashSignal`), or during
     /// `maxUnfinishedRuns` starts in a row, is marked Failed instead: resuming it could take the
     /// server down again.
-    func resumeInterruptedJobs(crashSignal: Int32?) throws {
-        for job in try store.jobs(withStatus: [.Stopping]) {
-            try store.setStatus(of: job.name, to: .Stopped, ended: Date().timeIntervalSince1970)
+    func resumeInterruptedJobs(crashSignal: Int32?) async throws {
+        for job in try await store.jobs(withStatus: [.Stopping]) {
+            try await store.setStatus(of: job.name, to: .Stopped, ended: Date().timeIntervalSince1970)
         }
-        for job in try store.jobs(withStatus: [.InProgress]) {
-            let unfinished = try store.unfinishedRuns(of: job.name)
+        for job in try await store.jobs(withStatus: [.InProgress]) {
+            let unfinished = try await store.unfinishedRuns(of: job.name)
             var reason: String?
             if let crashSignal, unfinished > 0 {
                 reason =
@@ -57,18 +60,18 @@ actor JobExecutor {
                     + "is not resumed again. Read the job's logs and the server's output, then create it again."
             }
             if let reason {
-                try store.setStatus(
+                try await store.setStatus(
                     of: job.name,
                     to: .Failed,
                     failureReason: reason,
                     ended: Date().timeIntervalSince1970
                 )
-                try store.appendLog(job: job.name, "Job Failed: \(reason)")
-                try store.endRun(of: job.name)
+                try await store.appendLog(job: job.name, "Job Failed: \(reason)")
+                try await store.endRun(of: job.name)
                 events.error("job failed at restart", metadata: ["job": "\(job.name)", "reason": "\(reason)"])
                 continue
             }
-            try store.appendLog(job: job.name, "Batchform restarted: resuming the job.")
+            try await store.appendLog(job: job.name, "Batchform restarted: resuming the job.")
             events.info("job resumed after restart", metadata: ["job": "\(job.name)"])
             enqueue(job.name)
         }
@@ -77,8 +80,25 @@ actor JobExecutor {
     static let maxUnfinishedRuns = 3
 
     func enqueue(_ name: String) {
+        // During shutdown a new job waits, InProgress, for the next start.
+        guard !shuttingDown else { return }
         queued.append(name)
         startQueuedJobs()
+    }
+
+    private var shuttingDown = false
+
+    /// Writes the job logs in batches until the service group's graceful shutdown, then stops in order.
+    func run() async throws {
+        let store = self.store
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                try? await store.flushLogs()
+            }
+        }
+        await shutdown()
+        try? await store.flushLogs()
     }
 
     /// The live counters of a running job; nil when it is not running.
@@ -89,16 +109,16 @@ actor JobExecutor {
     func runningProgress() -> [JobProgress.Snapshot] { running.values.compactMap { $0.progress?.snapshot } }
 
     /// Stops a queued or running job. Returns false when the job is neither.
-    func stop(_ name: String) throws -> Bool {
+    func stop(_ name: String) async throws -> Bool {
         if let position = queued.firstIndex(where: { $0.lowercased() == name.lowercased() }) {
             queued.remove(at: position)
-            try store.setStatus(of: name, to: .Stopped, from: [.InProgress], ended: Date().timeIntervalSince1970)
-            try store.appendLog(job: name, "Stopped before it started.")
+            try await store.setStatus(of: name, to: .Stopped, from: [.InProgress], ended: Date().timeIntervalSince1970)
+            try await store.appendLog(job: name, "Stopped before it started.")
             return true
         }
         guard let job = running.first(where: { $0.key.lowercased() == name.lowercased() }) else { return false }
-        try store.setStatus(of: name, to: .Stopping, from: [.InProgress])
-        try store.appendLog(job: name, "StopTransformJob: stopping.")
+        try await store.setStatus(of: name, to: .Stopping, from: [.InProgress])
+        try await store.appendLog(job: name, "StopTransformJob: stopping.")
         events.info("job stopping", metadata: ["job": "\(name)"])
         job.value.task.cancel()
         return true
@@ -107,6 +127,8 @@ actor JobExecutor {
     /// Stops every running job's model servers and waits, for an orderly shutdown. The jobs stay
     /// InProgress in the store, so the next start resumes them.
     func shutdown() async {
+        guard !shuttingDown else { return }
+        shuttingDown = true
         events.info("shutting down", metadata: ["running": "\(running.count)", "queued": "\(queued.count)"])
         queued.removeAll()
         let tasks = running.values.map(\.task)
@@ -132,13 +154,18 @@ actor JobExecutor {
 
     private func execute(_ name: String) async {
         defer { finished(name) }
+        // Counted until the run ends in order, however it ends; a crash leaves it counted.
+        let counted = (try? await store.beginRun(of: name)) != nil
+        await runJob(name)
+        if counted { try? await store.endRun(of: name) }
+        try? await store.flushLogs()
+    }
+
+    private func runJob(_ name: String) async {
         let logger = Logger(label: "batchform.job") { _ in JobLogHandler(store: self.store, job: name) }
         do {
-            guard let job = try store.job(named: name), job.status == .InProgress else { return }
-            // Counted until the run ends in order, however it ends; a crash leaves it counted.
-            try store.beginRun(of: name)
-            defer { try? store.endRun(of: name) }
-            try store.setStatus(of: name, to: .InProgress, started: Date().timeIntervalSince1970)
+            guard let job = try await store.job(named: name), job.status == .InProgress else { return }
+            try await store.setStatus(of: name, to: .InProgress, started: Date().timeIntervalSince1970)
             events.info("job started", metadata: ["job": "\(name)"])
             let model = try ModelDefinition(validating: job.model)
             let configuration = try TransformJobConfiguration(validating: job.request)
@@ -152,7 +179,7 @@ actor JobExecutor {
             options.completedInputs = try await completedInputs(of: name)
             keepEarlierRunLogs(in: options.logDirectory)
             options.objectEvents = { [store, events] event in
-                Self.record(event, of: name, in: store, logger: logger)
+                await Self.record(event, of: name, in: store, logger: logger)
                 if case .failed(let reason) = event.kind {
                     events.warning(
                         "object failed",
@@ -173,13 +200,13 @@ actor JobExecutor {
             defer { saving.cancel() }
             let plan = try await transformJob.plan()
             let result = await transformJob.run(plan)
-            if result.status == .Stopped, !(try isBeingStopped(name)) {
+            if result.status == .Stopped, !(try await isBeingStopped(name)) {
                 // Cancelled by a server shutdown, not by StopTransformJob: left InProgress to resume.
-                try store.setProgress(of: name, transformJob.progress.snapshot)
+                try await store.setProgress(of: name, transformJob.progress.snapshot)
                 return
             }
-            try store.setProgress(of: name, transformJob.progress.snapshot)
-            try store.setStatus(
+            try await store.setProgress(of: name, transformJob.progress.snapshot)
+            try await store.setStatus(
                 of: name,
                 to: result.status,
                 failureReason: result.failureReason,
@@ -200,7 +227,12 @@ actor JobExecutor {
             let reason = (error as? ValidationException)?.message ?? "\(error)"
             logger.error("Job Failed: \(reason)")
             events.error("job failed", metadata: ["job": "\(name)", "reason": "\(reason)"])
-            _ = try? store.setStatus(of: name, to: .Failed, failureReason: reason, ended: Date().timeIntervalSince1970)
+            _ = try? await store.setStatus(
+                of: name,
+                to: .Failed,
+                failureReason: reason,
+                ended: Date().timeIntervalSince1970
+            )
         }
     }
 
@@ -217,41 +249,49 @@ actor JobExecutor {
         }
     }
 
-    private func isBeingStopped(_ name: String) throws -> Bool { try store.job(named: name)?.status == .Stopping }
+    private func isBeingStopped(_ name: String) async throws -> Bool {
+        try await store.job(named: name)?.status == .Stopping
+    }
 
     /// What an earlier run committed. An object caught between "committing" and "completed" by a
     /// crash counts as done exactly when its `.out` exists, as commits are atomic.
     private func completedInputs(of name: String) async throws -> Set<String> {
         var done: Set<String> = []
         let stores = ObjectStores(s3: settings.s3, confinement: settings.confinement)
-        for object in try store.objects(of: name) {
+        for object in try await store.objects(of: name) {
             switch object.state {
             case .completed:
                 done.insert(object.input)
             case .committing:
                 let output = try ObjectURI(parsing: object.output, workingDirectory: "/")
                 if (try? await stores.store(for: output).info(output)) != nil {
-                    try store.setObjectState(job: name, input: object.input, state: .completed)
+                    try await store.setObjectState(job: name, input: object.input, state: .completed)
                     done.insert(object.input)
                 }
             case .failed:
                 break
             }
         }
-        try store.clearUnfinishedObjects(of: name)
+        try await store.clearUnfinishedObjects(of: name)
         return done
     }
 
-    private static func record(_ event: ObjectEvent, of job: String, in store: JobStore, logger: Logger) {
+    private static func record(_ event: ObjectEvent, of job: String, in store: JobStore, logger: Logger) async {
         do {
             switch event.kind {
             case .committing:
-                try store.setObject(job: job, input: event.input, output: event.output, state: .committing)
+                try await store.setObject(job: job, input: event.input, output: event.output, state: .committing)
             case .completed:
-                try store.setObjectState(job: job, input: event.input, state: .completed)
+                try await store.setObjectState(job: job, input: event.input, state: .completed)
                 logger.info("Completed \(event.input) -> \(event.output)")
             case .failed(let reason):
-                try store.setObject(job: job, input: event.input, output: event.output, state: .failed, reason: reason)
+                try await store.setObject(
+                    job: job,
+                    input: event.input,
+                    output: event.output,
+                    state: .failed,
+                    reason: reason
+                )
                 logger.error("Failed \(event.input): \(reason)")
             }
         } catch {
@@ -262,7 +302,7 @@ actor JobExecutor {
     private func saveProgressPeriodically(_ progress: JobProgress, of name: String) async {
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(2))
-            try? store.setProgress(of: name, progress.snapshot)
+            try? await store.setProgress(of: name, progress.snapshot)
         }
     }
 }
@@ -280,8 +320,9 @@ struct JobLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
+    /// Held for the next batch write: no I/O here.
     func log(event: LogEvent) {
         let level = event.level == .info ? "" : "\(event.level.rawValue.uppercased()): "
-        try? store.appendLog(job: job, level + event.message.description)
+        store.enqueueLog(job: job, level + event.message.description)
     }
 }

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 import TransformEngine
 import TransformSpec
@@ -39,14 +41,21 @@ struct StoredObject: Sendable {
 }
 
 /// The server's state in one SQLite file: models, jobs, per-object status and job logs.
-/// Calls are short and serialized on one connection; WAL mode keeps every committed write
-/// across a killed process.
+/// SQLite blocks (a busy lock waits up to 5 s), so every call runs on NIO's thread pool for
+/// blocking work, never on the async threads. Writes are serialized on one connection; reads use
+/// another, which WAL mode never blocks behind a writer, so Describe answers while a write waits.
+/// Engine log lines are gathered and written in batches. WAL keeps every committed write across
+/// a killed process.
 final class JobStore: Sendable {
-    private let connection: Mutex<SQLiteConnection>
+    private let writer: Mutex<SQLiteConnection>
+    private let reader: Mutex<SQLiteConnection>
+    private let pool: NIOThreadPool
+    private let pendingLogs = Mutex<[(job: String, time: Double, line: String)]>([])
     private let encoder = JSONEncoder()
     private let decoder = JSONDecoder()
 
-    init(path: String) throws {
+    init(path: String, pool: NIOThreadPool = .singleton) throws {
+        self.pool = pool
         let connection = try SQLiteConnection(path: path)
         try connection.execute(
             """
@@ -67,12 +76,23 @@ final class JobStore: Sendable {
             CREATE TABLE IF NOT EXISTS runs (job TEXT PRIMARY KEY COLLATE NOCASE, unfinished INTEGER NOT NULL);
             """
         )
-        self.connection = Mutex(connection)
+        self.writer = Mutex(connection)
+        self.reader = Mutex(try SQLiteConnection(path: path))
     }
 
+    /// A write finishes even when its caller is cancelled (a stopped job still records that it
+    /// stopped): the future is awaited, not the cancellable task.
     @discardableResult
-    private func run<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
-        try connection.withLock { try body($0) }
+    private func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
+            try self.writer.withLock { try body($0) }
+        }.get()
+    }
+
+    private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
+        try await pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
+            try self.reader.withLock { try body($0) }
+        }.get()
     }
 
     private func json(_ value: some Encodable) throws -> SQLiteValue {
@@ -86,35 +106,35 @@ final class JobStore: Sendable {
     // MARK: Models
 
     /// False when a model of that name exists.
-    func insert(model: StoredModel) throws -> Bool {
-        try run { db in
+    func insert(model: StoredModel) async throws -> Bool {
+        try await write { db in
             try db.query(
                 "INSERT INTO models (name, request, created) VALUES (?, ?, ?) ON CONFLICT DO NOTHING RETURNING name",
-                [.text(model.name), try json(model.request), .real(model.created)]
+                [.text(model.name), try self.json(model.request), .real(model.created)]
             ).count == 1
         }
     }
 
-    func model(named name: String) throws -> StoredModel? {
-        try run { db in
+    func model(named name: String) async throws -> StoredModel? {
+        try await read { db in
             try db.query("SELECT name, request, created FROM models WHERE name = ?", [.text(name)]).first
         }.map(storedModel)
     }
 
-    func models() throws -> [StoredModel] {
-        try run { db in try db.query("SELECT name, request, created FROM models") }.map(storedModel)
+    func models() async throws -> [StoredModel] {
+        try await read { db in try db.query("SELECT name, request, created FROM models") }.map(storedModel)
     }
 
     /// False when there was no such model.
-    func deleteModel(named name: String) throws -> Bool {
-        try run { db in
+    func deleteModel(named name: String) async throws -> Bool {
+        try await write { db in
             try db.query("DELETE FROM models WHERE name = ? RETURNING name", [.text(name)]).count == 1
         }
     }
 
     private func storedModel(_ row: [SQLiteValue]) throws -> StoredModel {
         StoredModel(
-            request: try decode(CreateModelRequest.self, row[1]),
+            request: try self.decode(CreateModelRequest.self, row[1]),
             name: row[0].text ?? "",
             created: row[2].real ?? 0
         )
@@ -126,12 +146,12 @@ final class JobStore: Sendable {
         "name, request, model, status, failure_reason, created, started, ended, modified, progress"
 
     /// False when a job of that name exists (jobs are never deleted, as in SageMaker).
-    func insert(job: StoredJob) throws -> Bool {
-        try run { db in
+    func insert(job: StoredJob) async throws -> Bool {
+        try await write { db in
             try db.query(
                 "INSERT INTO jobs (\(Self.jobColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING name",
                 [
-                    .text(job.name), try json(job.request), try json(job.model), .text(job.status.rawValue),
+                    .text(job.name), try self.json(job.request), try self.json(job.model), .text(job.status.rawValue),
                     job.failureReason.map(SQLiteValue.text) ?? .null, .real(job.created), .null, .null,
                     .real(job.modified), .null,
                 ]
@@ -139,18 +159,18 @@ final class JobStore: Sendable {
         }
     }
 
-    func job(named name: String) throws -> StoredJob? {
-        try run { db in
+    func job(named name: String) async throws -> StoredJob? {
+        try await read { db in
             try db.query("SELECT \(Self.jobColumns) FROM jobs WHERE name = ?", [.text(name)]).first
         }.map(storedJob)
     }
 
-    func jobs() throws -> [StoredJob] {
-        try run { db in try db.query("SELECT \(Self.jobColumns) FROM jobs") }.map(storedJob)
+    func jobs() async throws -> [StoredJob] {
+        try await read { db in try db.query("SELECT \(Self.jobColumns) FROM jobs") }.map(storedJob)
     }
 
-    func jobs(withStatus statuses: [TransformJobStatus]) throws -> [StoredJob] {
-        try jobs().filter { statuses.contains($0.status) }.sorted { $0.created < $1.created }
+    func jobs(withStatus statuses: [TransformJobStatus]) async throws -> [StoredJob] {
+        try await jobs().filter { statuses.contains($0.status) }.sorted { $0.created < $1.created }
     }
 
     /// Changes a job's status; `from` guards against overwriting a status another path set.
@@ -162,8 +182,8 @@ final class JobStore: Sendable {
         failureReason: String? = nil,
         started: Double? = nil,
         ended: Double? = nil
-    ) throws -> Bool {
-        try run { db in
+    ) async throws -> Bool {
+        try await write { db in
             var sql = """
                 UPDATE jobs SET status = ?, failure_reason = coalesce(?, failure_reason), started = coalesce(started, ?),
                 ended = coalesce(?, ended), modified = ? WHERE name = ?
@@ -181,31 +201,31 @@ final class JobStore: Sendable {
         }
     }
 
-    func setProgress(of name: String, _ progress: JobProgress.Snapshot) throws {
-        try run { db in
-            try db.query("UPDATE jobs SET progress = ? WHERE name = ?", [try json(progress), .text(name)])
+    func setProgress(of name: String, _ progress: JobProgress.Snapshot) async throws {
+        try await write { db in
+            try db.query("UPDATE jobs SET progress = ? WHERE name = ?", [try self.json(progress), .text(name)])
         }
     }
 
     private func storedJob(_ row: [SQLiteValue]) throws -> StoredJob {
         StoredJob(
             name: row[0].text ?? "",
-            request: try decode(CreateTransformJobRequest.self, row[1]),
-            model: try decode(CreateModelRequest.self, row[2]),
+            request: try self.decode(CreateTransformJobRequest.self, row[1]),
+            model: try self.decode(CreateModelRequest.self, row[2]),
             status: TransformJobStatus(rawValue: row[3].text ?? "") ?? .Failed,
             failureReason: row[4].text,
             created: row[5].real ?? 0,
             started: row[6].real,
             ended: row[7].real,
             modified: row[8].real ?? 0,
-            progress: row[9] == .null ? nil : try? decode(JobProgress.Snapshot.self, row[9])
+            progress: row[9] == .null ? nil : try? self.decode(JobProgress.Snapshot.self, row[9])
         )
     }
 
     // MARK: Objects
 
-    func setObject(job: String, input: String, output: String, state: ObjectState, reason: String? = nil) throws {
-        try run { db in
+    func setObject(job: String, input: String, output: String, state: ObjectState, reason: String? = nil) async throws {
+        try await write { db in
             try db.query(
                 """
                 INSERT INTO objects (job, input, output, state, reason) VALUES (?, ?, ?, ?, ?)
@@ -216,8 +236,8 @@ final class JobStore: Sendable {
         }
     }
 
-    func setObjectState(job: String, input: String, state: ObjectState, reason: String? = nil) throws {
-        try run { db in
+    func setObjectState(job: String, input: String, state: ObjectState, reason: String? = nil) async throws {
+        try await write { db in
             try db.query(
                 "UPDATE objects SET state = ?, reason = ? WHERE job = ? AND input = ?",
                 [.text(state.rawValue), reason.map(SQLiteValue.text) ?? .null, .text(job), .text(input)]
@@ -225,8 +245,8 @@ final class JobStore: Sendable {
         }
     }
 
-    func objects(of job: String) throws -> [StoredObject] {
-        try run { db in
+    func objects(of job: String) async throws -> [StoredObject] {
+        try await read { db in
             try db.query("SELECT input, output, state FROM objects WHERE job = ?", [.text(job)])
         }.map {
             StoredObject(
@@ -238,8 +258,8 @@ final class JobStore: Sendable {
     }
 
     /// Forgets objects that did not complete, so a rerun starts them over.
-    func clearUnfinishedObjects(of job: String) throws {
-        try run { db in
+    func clearUnfinishedObjects(of job: String) async throws {
+        try await write { db in
             try db.query(
                 "DELETE FROM objects WHERE job = ? AND state != ?",
                 [.text(job), .text(ObjectState.completed.rawValue)]
@@ -249,14 +269,43 @@ final class JobStore: Sendable {
 
     // MARK: Logs
 
-    func appendLog(job: String, _ line: String, time: Double = Date().timeIntervalSince1970) throws {
-        try run { db in
-            try db.query("INSERT INTO logs (job, time, line) VALUES (?, ?, ?)", [.text(job), .real(time), .text(line)])
+    func appendLog(job: String, _ line: String, time: Double = Date().timeIntervalSince1970) async throws {
+        enqueueLog(job: job, line, time: time)
+        try await flushLogs()
+    }
+
+    /// Holds a log line for the next batch; no I/O, so a log handler can call it anywhere.
+    func enqueueLog(job: String, _ line: String, time: Double = Date().timeIntervalSince1970) {
+        pendingLogs.withLock { $0.append((job, time, line)) }
+    }
+
+    /// Writes the lines held so far in one transaction.
+    func flushLogs() async throws {
+        let batch = pendingLogs.withLock { pending in
+            defer { pending.removeAll() }
+            return pending
+        }
+        guard !batch.isEmpty else { return }
+        try await write { db in
+            try db.execute("BEGIN")
+            do {
+                for entry in batch {
+                    try db.query(
+                        "INSERT INTO logs (job, time, line) VALUES (?, ?, ?)",
+                        [.text(entry.job), .real(entry.time), .text(entry.line)]
+                    )
+                }
+                try db.execute("COMMIT")
+            } catch {
+                try? db.execute("ROLLBACK")
+                throw error
+            }
         }
     }
 
-    func logs(of job: String) throws -> [(time: Double, line: String)] {
-        try run { db in
+    func logs(of job: String) async throws -> [(time: Double, line: String)] {
+        try await flushLogs()
+        return try await read { db in
             try db.query("SELECT time, line FROM logs WHERE job = ? ORDER BY id", [.text(job)])
         }.map { ($0[0].real ?? 0, $0[1].text ?? "") }
     }
@@ -265,8 +314,8 @@ final class JobStore: Sendable {
 
     /// Counts a run of the job that has started; `endRun` clears the count. A count left over at
     /// start-up is a run the server died in.
-    func beginRun(of job: String) throws {
-        try run { db in
+    func beginRun(of job: String) async throws {
+        try await write { db in
             try db.query(
                 "INSERT INTO runs (job, unfinished) VALUES (?, 1) ON CONFLICT (job) DO UPDATE SET unfinished = unfinished + 1",
                 [.text(job)]
@@ -274,12 +323,12 @@ final class JobStore: Sendable {
         }
     }
 
-    func endRun(of job: String) throws {
-        try run { db in try db.query("DELETE FROM runs WHERE job = ?", [.text(job)]) }
+    func endRun(of job: String) async throws {
+        try await write { db in try db.query("DELETE FROM runs WHERE job = ?", [.text(job)]) }
     }
 
-    func unfinishedRuns(of job: String) throws -> Int {
-        try run { db in
+    func unfinishedRuns(of job: String) async throws -> Int {
+        try await read { db in
             try db.query("SELECT unfinished FROM runs WHERE job = ?", [.text(job)]).first?[0].integer.map { Int($0) }
                 ?? 0
         }

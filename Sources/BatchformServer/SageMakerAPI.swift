@@ -32,13 +32,13 @@ struct SageMakerAPI: Sendable {
         func decode<T: Decodable>(_ body: Data) throws -> T { try decoder.decode(T.self, from: body) }
         do {
             switch operation {
-            case "CreateModel": return try encode(try createModel(decode(body)))
-            case "DescribeModel": return try encode(try describeModel(decode(body)))
-            case "ListModels": return try encode(try listModels(decode(body)))
-            case "DeleteModel": return try encode(try deleteModel(decode(body)))
+            case "CreateModel": return try encode(try await createModel(decode(body)))
+            case "DescribeModel": return try encode(try await describeModel(decode(body)))
+            case "ListModels": return try encode(try await listModels(decode(body)))
+            case "DeleteModel": return try encode(try await deleteModel(decode(body)))
             case "CreateTransformJob": return try encode(try await createTransformJob(decode(body)))
             case "DescribeTransformJob": return try encode(try await describeTransformJob(decode(body)))
-            case "ListTransformJobs": return try encode(try listTransformJobs(decode(body)))
+            case "ListTransformJobs": return try encode(try await listTransformJobs(decode(body)))
             case "StopTransformJob": return try encode(try await stopTransformJob(decode(body)))
             default:
                 throw APIError(
@@ -62,33 +62,33 @@ struct SageMakerAPI: Sendable {
 
     // MARK: Models
 
-    private func createModel(_ request: CreateModelRequest) throws -> CreateModelResponse {
+    private func createModel(_ request: CreateModelRequest) async throws -> CreateModelResponse {
         let model = try ModelDefinition(validating: request)
         let policy = LocationPolicy(settings: settings)
         try policy.check(model.modelDataURL, member: "PrimaryContainer.ModelDataUrl")
         try policy.checkSubmitDirectory(in: model.environment, member: "PrimaryContainer.Environment")
         let stored = StoredModel(request: request, name: model.name, created: Date().timeIntervalSince1970)
-        guard try store.insert(model: stored) else {
+        guard try await store.insert(model: stored) else {
             throw APIError.validation("Cannot create already existing model \"\(arns.model(model.name))\".")
         }
         return CreateModelResponse(ModelArn: arns.model(model.name))
     }
 
-    private func describeModel(_ request: ModelNameRequest) throws -> DescribeModelResponse {
+    private func describeModel(_ request: ModelNameRequest) async throws -> DescribeModelResponse {
         let name = try request.validatedName()
-        guard let model = try store.model(named: name) else { throw APIError.modelNotFound(name, arns) }
+        guard let model = try await store.model(named: name) else { throw APIError.modelNotFound(name, arns) }
         return DescribeModelResponse(request: model.request, name: model.name, creationTime: model.created, arns: arns)
     }
 
-    private func deleteModel(_ request: ModelNameRequest) throws -> EmptyResponse {
+    private func deleteModel(_ request: ModelNameRequest) async throws -> EmptyResponse {
         let name = try request.validatedName()
-        guard try store.deleteModel(named: name) else { throw APIError.modelNotFound(name, arns) }
+        guard try await store.deleteModel(named: name) else { throw APIError.modelNotFound(name, arns) }
         return EmptyResponse()
     }
 
-    private func listModels(_ request: ListModelsRequest) throws -> ListModelsResponse {
+    private func listModels(_ request: ListModelsRequest) async throws -> ListModelsResponse {
         try request.validate()
-        var models = try store.models().filter { model in
+        var models = try await store.models().filter { model in
             (request.NameContains.map { model.name.localizedCaseInsensitiveContains($0) } ?? true)
                 && (request.CreationTimeAfter.map { model.created > $0 } ?? true)
                 && (request.CreationTimeBefore.map { model.created < $0 } ?? true)
@@ -108,7 +108,7 @@ struct SageMakerAPI: Sendable {
 
     private func createTransformJob(_ request: CreateTransformJobRequest) async throws -> CreateTransformJobResponse {
         let configuration = try TransformJobConfiguration(validating: request)
-        guard let model = try store.model(named: configuration.modelName) else {
+        guard let model = try await store.model(named: configuration.modelName) else {
             throw APIError.modelNotFound(configuration.modelName, arns)
         }
         let definition = try ModelDefinition(validating: model.request)
@@ -116,7 +116,7 @@ struct SageMakerAPI: Sendable {
         try policy.check(configuration.inputURI, member: "TransformInput.DataSource.S3DataSource.S3Uri")
         try policy.check(configuration.outputPath, member: "TransformOutput.S3OutputPath")
         try policy.checkSubmitDirectory(in: configuration.environment, member: "Environment")
-        if try store.job(named: configuration.name) != nil { throw duplicate(configuration.name) }
+        if try await store.job(named: configuration.name) != nil { throw duplicate(configuration.name) }
 
         // The inputs are listed now, as SageMaker does, so an empty or unreadable input is the
         // caller's error rather than a job that fails later.
@@ -149,8 +149,8 @@ struct SageMakerAPI: Sendable {
             created: now,
             modified: now
         )
-        guard try store.insert(job: job) else { throw duplicate(configuration.name) }
-        try store.appendLog(
+        guard try await store.insert(job: job) else { throw duplicate(configuration.name) }
+        try await store.appendLog(
             job: configuration.name,
             "CreateTransformJob: queued (model \(definition.name), image \(definition.image))."
         )
@@ -174,7 +174,7 @@ struct SageMakerAPI: Sendable {
 
     private func describeTransformJob(_ request: TransformJobNameRequest) async throws -> DescribeTransformJobResponse {
         let name = try request.validatedName()
-        guard let job = try store.job(named: name) else { throw APIError.jobNotFound(name, arns) }
+        guard let job = try await store.job(named: name) else { throw APIError.jobNotFound(name, arns) }
         var response = DescribeTransformJobResponse(
             request: job.request,
             arn: arns.transformJob(job.name),
@@ -209,9 +209,9 @@ struct SageMakerAPI: Sendable {
         )
     }
 
-    private func listTransformJobs(_ request: ListTransformJobsRequest) throws -> ListTransformJobsResponse {
+    private func listTransformJobs(_ request: ListTransformJobsRequest) async throws -> ListTransformJobsResponse {
         try request.validate()
-        var jobs = try store.jobs().filter { job in
+        var jobs = try await store.jobs().filter { job in
             (request.NameContains.map { job.name.localizedCaseInsensitiveContains($0) } ?? true)
                 && (request.StatusEquals.map { job.status.rawValue == $0 } ?? true)
                 && (request.CreationTimeAfter.map { job.created > $0 } ?? true)
@@ -244,12 +244,12 @@ struct SageMakerAPI: Sendable {
 
     private func stopTransformJob(_ request: TransformJobNameRequest) async throws -> EmptyResponse {
         let name = try request.validatedName()
-        guard let job = try store.job(named: name) else { throw APIError.jobNotFound(name, arns) }
+        guard let job = try await store.job(named: name) else { throw APIError.jobNotFound(name, arns) }
         switch job.status {
         case .InProgress:
             if try await !executor.stop(job.name) {
                 // Between the store and the executor (it has just ended): nothing left to stop.
-                try store.setStatus(
+                try await store.setStatus(
                     of: job.name,
                     to: .Stopped,
                     from: [.InProgress],

@@ -20,7 +20,7 @@ struct ObjectAssembler: Sendable {
     func assemble(
         _ events: AsyncStream<AssemblyEvent>,
         abandoned: AbandonFlag,
-        beforeCommit: @Sendable () -> Void
+        beforeCommit: @Sendable () async -> Void
     ) async -> String? {
         var failure: String?
         func fail(_ reason: String) {
@@ -81,7 +81,7 @@ struct ObjectAssembler: Sendable {
         let complete = failure == nil && expected != nil && nextToWrite == expected && !Task.isCancelled
         if complete {
             do {
-                beforeCommit()
+                await beforeCommit()
                 try await writer?.commit()
                 return nil
             } catch {

@@ -32,7 +32,7 @@ public struct RunOptions: Sendable {
     public var completedInputs: Set<String> = []
     /// Told as each object ends; `.committing` comes before the commit, so a record of it
     /// survives a crash that happens during the commit.
-    public var objectEvents: (@Sendable (ObjectEvent) -> Void)?
+    public var objectEvents: (@Sendable (ObjectEvent) async -> Void)?
 
     public init(
         logDirectory: String,
@@ -308,14 +308,14 @@ public struct TransformJob: Sendable {
         let (input, output, objectEvents) = (
             object.input.uri.description, object.output.description, options.objectEvents
         )
-        let report: @Sendable (ObjectEvent.Kind) -> Void = {
-            objectEvents?(ObjectEvent(input: input, output: output, kind: $0))
+        let report: @Sendable (ObjectEvent.Kind) async -> Void = {
+            await objectEvents?(ObjectEvent(input: input, output: output, kind: $0))
         }
         group.addTask {
             if let reason = await assembler.assemble(
                 events,
                 abandoned: abandoned,
-                beforeCommit: { report(.committing) }
+                beforeCommit: { await report(.committing) }
             ) {
                 if Task.isCancelled {
                     // Interrupted by a stop, not failed: a resumed run does it again.
@@ -324,10 +324,10 @@ public struct TransformJob: Sendable {
                 }
                 recordFailure(index, input, reason)
                 progress.update { $0.objectsFailed += 1 }
-                report(.failed(reason: reason))
+                await report(.failed(reason: reason))
             } else {
                 progress.update { $0.objectsCompleted += 1 }
-                report(.completed)
+                await report(.completed)
             }
         }
         var dispatched = 0

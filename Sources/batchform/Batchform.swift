@@ -1,8 +1,11 @@
 import ArgumentParser
-import Dispatch
 import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
 import TransformEngine
 import TransformSpec
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -53,25 +56,45 @@ extension String {
     var trimmed: String { trimmingCharacters(in: .whitespacesAndNewlines) }
 }
 
-/// Turns SIGINT and SIGTERM into a callback, so Ctrl-C stops the job in order instead of
-/// killing the process with outputs half-written.
-final class InterruptWatcher {
-    private let sources: [any DispatchSourceSignal]
+/// `batchform transform`'s job as a lifecycle service: SIGINT or SIGTERM starts the group's
+/// graceful shutdown, which cancels the job in order (no `.out` is written for unfinished
+/// objects, the model servers are stopped) instead of killing the process mid-write.
+final class TransformService: Service {
+    private let job: TransformJob
+    private let plan: TransformPlan
+    private let outcome = Mutex<TransformJobResult?>(nil)
 
-    init() {
-        sources = [SIGINT, SIGTERM].map { signalNumber in
-            signal(signalNumber, SIG_IGN)
-            return DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-        }
+    init(job: TransformJob, plan: TransformPlan) {
+        self.job = job
+        self.plan = plan
     }
 
-    func onInterrupt(_ action: @escaping @Sendable () -> Void) {
-        for source in sources {
-            source.setEventHandler {
+    var result: TransformJobResult? { outcome.withLock { $0 } }
+
+    func run() async throws {
+        let (job, plan) = (self.job, self.plan)
+        let result = await cancelWhenGracefulShutdown {
+            await withGracefulShutdownHandler {
+                await job.run(plan)
+            } onGracefulShutdown: {
                 FileHandle.standardError.write(Data("\nInterrupted: stopping the job...\n".utf8))
-                action()
             }
-            source.resume()
         }
+        outcome.withLock { $0 = result }
+    }
+
+    /// Runs the job in a service group that stops it on SIGINT or SIGTERM; returns how it ended.
+    static func run(_ job: TransformJob, _ plan: TransformPlan, logger: Logger) async throws -> TransformJobResult {
+        let service = TransformService(job: job, plan: plan)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup)],
+                gracefulShutdownSignals: [.sigint, .sigterm],
+                logger: logger
+            )
+        )
+        try await group.run()
+        guard let result = service.result else { throw CancellationError() }
+        return result
     }
 }

@@ -113,12 +113,9 @@ struct TransformCommand: AsyncParsableCommand {
         }
 
         let created = Date().timeIntervalSince1970
-        let interrupts = InterruptWatcher()
         let reporter = ProgressReporter(progress: transformJob.progress)
-        let running = Task { await transformJob.run(plan) }
-        interrupts.onInterrupt { running.cancel() }
         let reporting = Task { await reporter.run() }
-        let result = await running.value
+        let result = try await TransformService.run(transformJob, plan, logger: logger)
         reporting.cancel()
         await reporting.value
         let elapsed = (ContinuousClock.now - transformJob.progress.started).seconds

@@ -26,56 +26,56 @@ import TransformSpec
         )
     }
 
-    @Test func modelsAreUniqueByNameIgnoringCase() throws {
+    @Test func modelsAreUniqueByNameIgnoringCase() async throws {
         let store = try JobStore(path: path)
         let model = StoredModel(request: CreateModelRequest(ModelName: "Model-A"), name: "Model-A", created: 5)
-        #expect(try store.insert(model: model))
-        #expect(try !store.insert(model: model))
-        #expect(try store.model(named: "model-a")?.request.ModelName == "Model-A")
-        #expect(try store.deleteModel(named: "MODEL-A"))
-        #expect(try !store.deleteModel(named: "Model-A"))
-        #expect(try store.models().isEmpty)
+        #expect(try await store.insert(model: model))
+        #expect(try await !store.insert(model: model))
+        #expect(try await store.model(named: "model-a")?.request.ModelName == "Model-A")
+        #expect(try await store.deleteModel(named: "MODEL-A"))
+        #expect(try await !store.deleteModel(named: "Model-A"))
+        #expect(try await store.models().isEmpty)
     }
 
-    @Test func statusChangesHonourTheExpectedStatus() throws {
+    @Test func statusChangesHonourTheExpectedStatus() async throws {
         let store = try JobStore(path: path)
-        #expect(try store.insert(job: job("j")))
-        #expect(try !store.insert(job: job("J")))
-        #expect(try store.setStatus(of: "j", to: .InProgress, started: 10))
-        #expect(try store.setStatus(of: "j", to: .InProgress, started: 20))
-        #expect(try store.job(named: "j")?.started == 10)  // a resumed job keeps its first start time
-        #expect(try store.setStatus(of: "j", to: .Completed, from: [.InProgress], ended: 30))
-        #expect(try !store.setStatus(of: "j", to: .Stopped, from: [.InProgress]))
-        let stored = try #require(try store.job(named: "j"))
+        #expect(try await store.insert(job: job("j")))
+        #expect(try await !store.insert(job: job("J")))
+        #expect(try await store.setStatus(of: "j", to: .InProgress, started: 10))
+        #expect(try await store.setStatus(of: "j", to: .InProgress, started: 20))
+        #expect(try await store.job(named: "j")?.started == 10)  // a resumed job keeps its first start time
+        #expect(try await store.setStatus(of: "j", to: .Completed, from: [.InProgress], ended: 30))
+        #expect(try await !store.setStatus(of: "j", to: .Stopped, from: [.InProgress]))
+        let stored = try #require(try await store.job(named: "j"))
         #expect(stored.status == .Completed && stored.ended == 30)
     }
 
-    @Test func everythingSurvivesReopeningTheFile() throws {
+    @Test func everythingSurvivesReopeningTheFile() async throws {
         do {
             let store = try JobStore(path: path)
-            _ = try store.insert(job: job("kept"))
-            try store.setObject(job: "kept", input: "/in/a", output: "/out/a.out", state: .committing)
-            try store.setObject(job: "kept", input: "/in/b", output: "/out/b.out", state: .committing)
-            try store.setObjectState(job: "kept", input: "/in/b", state: .completed)
-            try store.appendLog(job: "kept", "first", time: 1)
-            try store.appendLog(job: "kept", "second", time: 2)
+            _ = try await store.insert(job: job("kept"))
+            try await store.setObject(job: "kept", input: "/in/a", output: "/out/a.out", state: .committing)
+            try await store.setObject(job: "kept", input: "/in/b", output: "/out/b.out", state: .committing)
+            try await store.setObjectState(job: "kept", input: "/in/b", state: .completed)
+            try await store.appendLog(job: "kept", "first", time: 1)
+            try await store.appendLog(job: "kept", "second", time: 2)
             var progress = JobProgress.Snapshot()
             progress.recordsProcessed = 42
-            try store.setProgress(of: "kept", progress)
+            try await store.setProgress(of: "kept", progress)
         }
         let reopened = try JobStore(path: path)
-        let objects = try reopened.objects(of: "kept").sorted { $0.input < $1.input }
+        let objects = try await reopened.objects(of: "kept").sorted { $0.input < $1.input }
         #expect(objects.map(\.state) == [.committing, .completed])
         #expect(objects.map(\.output) == ["/out/a.out", "/out/b.out"])
-        #expect(try reopened.logs(of: "kept").map(\.line) == ["first", "second"])
-        #expect(try reopened.job(named: "kept")?.progress?.recordsProcessed == 42)
-        try reopened.clearUnfinishedObjects(of: "kept")
-        #expect(try reopened.objects(of: "kept").map(\.input) == ["/in/b"])
+        #expect(try await reopened.logs(of: "kept").map(\.line) == ["first", "second"])
+        #expect(try await reopened.job(named: "kept")?.progress?.recordsProcessed == 42)
+        try await reopened.clearUnfinishedObjects(of: "kept")
+        #expect(try await reopened.objects(of: "kept").map(\.input) == ["/in/b"])
     }
 }
 
 @Suite struct ServerPieceTests {
-    @Test func pagesCarryTheOffsetOfTheNextPage() throws {
+    @Test func pagesCarryTheOffsetOfTheNextPage() async throws {
         let items = Array(0..<7)
         let first = try Page.of(items, token: nil, maxResults: 3)
         #expect(first.0 == [0, 1, 2] && first.1 == "3")
@@ -86,7 +86,7 @@ import TransformSpec
         #expect(throws: APIError.self) { try Page.of(items, token: "abc", maxResults: 3) }
     }
 
-    @Test func localLocationsMustBeInsideAnAllowedFolder() throws {
+    @Test func localLocationsMustBeInsideAnAllowedFolder() async throws {
         let policy = LocationPolicy(
             settings: ServerSettings(dataDirectory: "d", workingDirectory: "/srv", localRoots: ["/srv/data"])
         )
@@ -99,7 +99,7 @@ import TransformSpec
         }
     }
 
-    @Test func listeningBeyondLoopbackNeedsCredentials() throws {
+    @Test func listeningBeyondLoopbackNeedsCredentials() async throws {
         var settings = ServerSettings(dataDirectory: "d", workingDirectory: "/", localRoots: ["/"])
         try BatchformServer.check(settings)
         settings.host = "0.0.0.0"
