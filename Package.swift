@@ -181,7 +181,14 @@ let package = Package(
         ),
         .testTarget(
             name: "BatchformServerTests",
-            dependencies: ["BatchformServer", "TransformSpec", "TransformEngine", "AWSSigV4"],
+            dependencies: [
+                "BatchformServer", "TransformSpec", "TransformEngine", "AWSSigV4",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,15 +1,27 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
 import TransformSpec
 
 /// An error as the AWS JSON 1.1 protocol sends it: `{"__type": ..., "message": ...}` with a status.
-struct APIError: Error, Sendable {
+/// The one place SageMaker's error types are chosen; a Hummingbird `HTTPResponseError`, so a
+/// route may simply throw it.
+struct APIError: Error, Sendable, HTTPResponseError {
     var type: String
     var message: String
-    var status: Int
+    var statusCode: Int
 
     init(_ type: String, _ message: String, status: Int = 400) {
         self.type = type
         self.message = message
-        self.status = status
+        self.statusCode = status
+    }
+
+    var status: HTTPResponse.Status { .init(code: statusCode) }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        AWSJSON.error(self)
     }
 
     static func validation(_ message: String) -> APIError { APIError("ValidationException", message) }

@@ -34,53 +34,7 @@ public enum BatchformServer {
         let crashRecord = settings.dataDirectory + "/crash-signal"
         try await executor.resumeInterruptedJobs(crashSignal: CrashRecord.take(at: crashRecord))
         CrashRecord.install(at: crashRecord)
-        let api = SageMakerAPI(store: store, executor: executor, settings: settings, events: logger)
-
-        let router = Router()
-        router.add(
-            middleware: SigV4Authentication(credentials: settings.credentials, maxBodyBytes: settings.maxRequestBytes)
-        )
-        router.post("/") { request, _ -> Response in
-            var request = request
-            let body = try await request.collectBody(upTo: settings.maxRequestBytes)
-            let target = request.headers[HTTPField.Name("X-Amz-Target")!] ?? ""
-            guard target.hasPrefix("SageMaker.") else {
-                return AWSJSON.error(
-                    APIError(
-                        "UnknownOperationException",
-                        "X-Amz-Target must name a SageMaker operation (SageMaker.<Operation>)."
-                    )
-                )
-            }
-            do throws(APIError) {
-                let region = request.headers[.authorization].flatMap(SigV4Request.region(ofAuthorization:))
-                return AWSJSON.response(
-                    try await api.call(
-                        String(target.dropFirst("SageMaker.".count)),
-                        body: Data(body.readableBytesView),
-                        region: region
-                    )
-                )
-            } catch {
-                if error.status >= 500 { logger.error("\(target) failed: \(error.message)") }
-                return AWSJSON.error(error)
-            }
-        }
-        router.get("/healthz") { _, _ in "ok\n" }
-        router.get("/metrics") { _, _ -> Response in
-            var counts: [String: Int] = [:]
-            for job in try await store.jobs() { counts[job.status.rawValue, default: 0] += 1 }
-            return .text(metrics.render(jobsByStatus: counts), contentType: "text/plain; version=0.0.4")
-        }
-        router.get("/jobs/:name/logs") { _, context -> Response in
-            let name = try context.parameters.require("name")
-            guard let job = try await store.job(named: name) else {
-                return .text("Could not find transform job \"\(name)\".\n", status: .notFound)
-            }
-            return .text(
-                await JobLogs.render(job: job.name, store: store, logDirectory: settings.logDirectory(of: job.name))
-            )
-        }
+        let router = makeRouter(store: store, executor: executor, metrics: metrics, settings: settings, logger: logger)
 
         var app = Application(
             router: router,
@@ -115,6 +69,64 @@ public enum BatchformServer {
             throw error
         }
         logger.info("stopped")
+    }
+
+    /// The API's routes: SigV4 verification, `POST /` for SageMaker's operations, `/healthz`,
+    /// `/metrics` and `/jobs/NAME/logs`. Apart from `run` so tests can drive it in process.
+    static func makeRouter(
+        store: JobStore,
+        executor: JobExecutor,
+        metrics: ServerMetrics,
+        settings: ServerSettings,
+        logger: Logger
+    ) -> Router<BasicRequestContext> {
+        let api = SageMakerAPI(store: store, executor: executor, settings: settings, events: logger)
+        let router = Router()
+        router.add(
+            middleware: SigV4Authentication(credentials: settings.credentials, maxBodyBytes: settings.maxRequestBytes)
+        )
+        router.post("/") { request, _ -> Response in
+            var request = request
+            let body = try await request.collectBody(upTo: settings.maxRequestBytes)
+            let target = request.headers[HTTPField.Name("X-Amz-Target")!] ?? ""
+            guard target.hasPrefix("SageMaker.") else {
+                return AWSJSON.error(
+                    APIError(
+                        "UnknownOperationException",
+                        "X-Amz-Target must name a SageMaker operation (SageMaker.<Operation>)."
+                    )
+                )
+            }
+            do throws(APIError) {
+                let region = request.headers[.authorization].flatMap(SigV4Request.region(ofAuthorization:))
+                return AWSJSON.response(
+                    try await api.call(
+                        String(target.dropFirst("SageMaker.".count)),
+                        body: Data(body.readableBytesView),
+                        region: region
+                    )
+                )
+            } catch {
+                if error.statusCode >= 500 { logger.error("\(target) failed: \(error.message)") }
+                return AWSJSON.error(error)
+            }
+        }
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/metrics") { _, _ -> Response in
+            var counts: [String: Int] = [:]
+            for job in try await store.jobs() { counts[job.status.rawValue, default: 0] += 1 }
+            return .text(metrics.render(jobsByStatus: counts), contentType: "text/plain; version=0.0.4")
+        }
+        router.get("/jobs/:name/logs") { _, context -> Response in
+            let name = try context.parameters.require("name")
+            guard let job = try await store.job(named: name) else {
+                return .text("Could not find transform job \"\(name)\".\n", status: .notFound)
+            }
+            return .text(
+                await JobLogs.render(job: job.name, store: store, logDirectory: settings.logDirectory(of: job.name))
+            )
+        }
+        return router
     }
 }
 
@@ -182,7 +194,7 @@ enum AWSJSON {
     static func error(_ error: APIError) -> Response {
         let body =
             (try? JSONSerialization.data(withJSONObject: ["__type": error.type, "message": error.message])) ?? Data()
-        return response(body, status: .init(code: error.status))
+        return response(body, status: error.status)
     }
 }
 

@@ -47,7 +47,7 @@ struct SageMakerAPI: Sendable {
                 )
             }
         } catch let error as APIError {
-            throw APIError(error.type, decoder.restoringValues(in: error.message), status: error.status)
+            throw APIError(error.type, decoder.restoringValues(in: error.message), status: error.statusCode)
         } catch let error as ValidationException {
             throw .validation(decoder.restoringValues(in: error.message))
         } catch let error as DecodingError {
