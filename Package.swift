@@ -1,9 +1,11 @@
-// swift-tools-version:6.1
+// swift-tools-version:6.2
 import PackageDescription
 
 // Every target gets the same settings: Swift 6 mode is the package default; these keep the code
 // ready for the next language mode.
 let swiftSettings: [SwiftSetting] = [
+    // Our own code builds without warnings (dependencies' warnings are theirs).
+    .treatAllWarnings(as: .error),
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
     .enableUpcomingFeature("MemberImportVisibility"),
