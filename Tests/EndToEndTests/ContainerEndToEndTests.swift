@@ -151,6 +151,29 @@ struct ContainerEndToEndTests {
         #expect(ContainerFixture.containers(ofJob: "interrupted").isEmpty)
     }
 
+    /// A `kill -9` cannot be handled, so a watcher that outlives Batchform removes its containers.
+    @Test func kill9LeavesNoContainerBehind() async throws {
+        let harness = try Harness()
+        try harness.write("in/a.txt", (0..<100).map { "line \($0)" }.joined(separator: "\n"))
+        let process = try harness.start([
+            "--job-name", "killed", "--input", "in/", "--output", "out", "--image", ContainerFixture.image,
+            "--split-type", "Line", "--strategy", "SingleRecord", "--model-env", "TEST_DELAY_MS=300",
+        ])
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContainerFixture.containers(ofJob: "killed").isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(ContainerFixture.containers(ofJob: "killed").count == 1)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let gone = ContinuousClock.now + .seconds(30)
+        while !ContainerFixture.containers(ofJob: "killed").isEmpty, ContinuousClock.now < gone {
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        #expect(ContainerFixture.containers(ofJob: "killed").isEmpty)
+        #expect(harness.files(in: "out").allSatisfy { !$0.hasSuffix(".out") })
+    }
+
     @Test func leftoversOfACrashedRunAreRemovedFirst() async throws {
         let harness = try Harness()
         try harness.write("in/a.txt", "abc\n")
