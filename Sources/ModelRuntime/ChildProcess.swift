@@ -1,5 +1,7 @@
 import CProcessSpawn
 import Foundation
+import NIOCore
+import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
@@ -61,6 +63,52 @@ public final class ChildProcess: Sendable {
             throw error
         }
         return ends[1]
+    }
+
+    /// Runs a short command (a container engine's `rm`, `pull`, `image inspect`) to its end and
+    /// returns its exit status and its output (stdout and stderr together). The same launcher as
+    /// the model servers; the blocking reads and the wait run on NIO's thread pool.
+    public static func runToEnd(
+        _ executable: String,
+        _ arguments: [String],
+        environment: [String: String]? = nil
+    ) async -> (status: Int32, output: String) {
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        var ends: [Int32] = [0, 0]
+        guard batchform_pipe_cloexec(&ends) == 0 else {
+            return (127, "Cannot create a pipe: \(String(cString: strerror(errno))).")
+        }
+        let pid: Int32
+        do {
+            pid = try spawn(executable, arguments, environment, output: ends[1], dieWithParent: true)
+        } catch {
+            close(ends[0])
+            close(ends[1])
+            return (127, "\(error)")
+        }
+        close(ends[1])
+        let readEnd = ends[0]
+        let outcome = try? await NIOThreadPool.singleton.runIfActive(
+            eventLoop: MultiThreadedEventLoopGroup.singleton.any()
+        ) { () -> (Int32, String) in
+            var output: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+            while true {
+                let count = read(readEnd, &chunk, chunk.count)
+                if count > 0 {
+                    output += chunk[..<count]
+                } else if count < 0, errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            close(readEnd)
+            var raw: Int32 = 0
+            while waitpid(pid, &raw, 0) < 0, errno == EINTR {}
+            return (Self.decode(raw), String(decoding: output, as: UTF8.self))
+        }.get()
+        return outcome.map { (status: $0.0, output: $0.1) } ?? (127, "\(executable) could not be run to its end.")
     }
 
     private static func spawn(

@@ -162,26 +162,6 @@ struct ContainerInstance: ModelInstance {
 /// A short engine command (`rm`, `stop`, `image inspect`, `pull`) and what it printed.
 enum EngineCommand {
     static func run(_ engine: ContainerEngine, _ arguments: [String]) async -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: engine.executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        // Reading to the end while it runs (a full pipe would stall it), off the async threads.
-        return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                do {
-                    try process.run()
-                } catch {
-                    continuation.resume(returning: (127, "\(error)"))
-                    return
-                }
-                let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                process.waitUntilExit()
-                continuation.resume(returning: (process.terminationStatus, output))
-            }
-        }
+        await ChildProcess.runToEnd(engine.executable, arguments)
     }
 }
