@@ -28,6 +28,7 @@ public struct LocalConfinement: Sendable, Hashable {
     /// existing ancestor.
     @discardableResult
     public func check(_ path: String, _ what: String) throws(StorageError) -> String {
+        guard isConfined else { return path }  // no realpath per file for the CLI's listings
         let resolved = Self.resolve(path)
         try checkResolved(resolved, given: path, what)
         return resolved
