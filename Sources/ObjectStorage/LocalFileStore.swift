@@ -135,12 +135,8 @@ final class LocalFileReader: ByteStream {
         guard descriptor >= 0 else {
             throw StorageError(.notFound, "Cannot open \(path): \(String(cString: strerror(errno))).")
         }
-        do {
-            try confinement.check(descriptor: descriptor, path: path, "The object")
-        } catch {
-            close(descriptor)
-            throw error
-        }
+        // On a refusal, deinit closes the descriptor (every stored property is set by now).
+        try confinement.check(descriptor: descriptor, path: path, "The object")
     }
 
     deinit { close(descriptor) }
@@ -184,9 +180,11 @@ final class LocalFileWriter: ObjectWriter {
         folder = try Self.openFolder(creating: String(path[..<slash]), confinement: confinement)
         descriptor = openat(folder, temporaryName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            let reason = String(cString: strerror(errno))
-            close(folder)
-            throw StorageError(.writeFailed, "Cannot create a temporary file beside \(path): \(reason).")
+            // deinit closes `folder`: every stored property is set by now.
+            throw StorageError(
+                .writeFailed,
+                "Cannot create a temporary file beside \(path): \(String(cString: strerror(errno)))."
+            )
         }
     }
 
