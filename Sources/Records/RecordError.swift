@@ -3,6 +3,8 @@
 public struct RecordError: Error, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
         case corruptInput, truncatedInput, recordTooLarge
+        /// A CSV field, JSON value or JSONPath that cannot be read; DataProcessing that cannot be applied.
+        case badCSV, badJSON, badJSONPath, dataProcessing
     }
 
     public var code: Code
@@ -26,4 +28,24 @@ public struct RecordError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+}
+
+extension RecordError {
+    /// A CSV row that cannot be split into fields.
+    static func csv(_ problem: String, near bytes: some Collection<UInt8>) -> RecordError {
+        RecordError(.badCSV, "\(problem) found near: \(String(decoding: bytes.prefix(60), as: UTF8.self))")
+    }
+
+    /// A JSON value that cannot be parsed, at a byte offset in the record.
+    static func json(at offset: Int, _ problem: String) -> RecordError {
+        RecordError(.badJSON, "\(problem) at byte \(offset)")
+    }
+
+    /// A JSONPath outside SageMaker's subset.
+    static func jsonPath(_ path: String, _ problem: String) -> RecordError {
+        RecordError(
+            .badJSONPath,
+            "Invalid JsonPath: \(path): \(problem). Supported: $, .name, *, ['a','b'], [i,j] (negative counts from the end), one [a:b] slice."
+        )
+    }
 }

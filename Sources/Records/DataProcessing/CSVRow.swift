@@ -3,7 +3,7 @@
 public enum CSVRow {
     /// Splits one record (without its line terminator) into fields. Strict, like SageMaker's
     /// parser: a `"` inside an unquoted field, or text after a closing quote, is an error.
-    public static func parse(_ bytes: some Collection<UInt8>) throws(CSVError) -> [String] {
+    public static func parse(_ bytes: some Collection<UInt8>) throws(RecordError) -> [String] {
         let bytes = Array(bytes)
         var fields: [String] = []
         var index = 0
@@ -13,7 +13,7 @@ public enum CSVRow {
                 index += 1
                 while true {
                     guard index < bytes.count else {
-                        throw CSVError("extraneous or missing \" in quoted-field", near: bytes)
+                        throw RecordError.csv("extraneous or missing \" in quoted-field", near: bytes)
                     }
                     if bytes[index] == UInt8(ascii: "\"") {
                         if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\"") {
@@ -29,12 +29,14 @@ public enum CSVRow {
                 }
                 fields.append(String(decoding: field, as: UTF8.self))
                 guard index == bytes.count || bytes[index] == UInt8(ascii: ",") else {
-                    throw CSVError("extraneous or missing \" in quoted-field", near: bytes)
+                    throw RecordError.csv("extraneous or missing \" in quoted-field", near: bytes)
                 }
             } else {
                 let start = index
                 while index < bytes.count, bytes[index] != UInt8(ascii: ",") {
-                    if bytes[index] == UInt8(ascii: "\"") { throw CSVError("bare \" in non quoted field", near: bytes) }
+                    if bytes[index] == UInt8(ascii: "\"") {
+                        throw RecordError.csv("bare \" in non quoted field", near: bytes)
+                    }
                     index += 1
                 }
                 fields.append(String(decoding: bytes[start..<index], as: UTF8.self))
@@ -59,14 +61,6 @@ public enum CSVRow {
         }
         return row
     }
-}
-
-public struct CSVError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    init(_ problem: String, near bytes: [UInt8]) {
-        message = "\(problem) found near: \(String(decoding: bytes.prefix(60), as: UTF8.self))"
-    }
-    public var description: String { message }
 }
 
 extension String {

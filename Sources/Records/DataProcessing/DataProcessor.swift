@@ -126,7 +126,7 @@ public struct DataProcessor: Sendable {
         do {
             return try serialize(inputFilter.select(value(of: record, as: inputFormat)), as: inputFormat)
         } catch {
-            throw DataProcessingError("\(name): InputFilter: \(error)")
+            throw RecordError(.dataProcessing, "\(name): InputFilter: \(error)")
         }
     }
 
@@ -143,7 +143,8 @@ public struct DataProcessor: Sendable {
             modelHeader = answers.removeFirst()
         }
         guard answers.count == inputs.count else {
-            throw DataProcessingError(
+            throw RecordError(
+                .dataProcessing,
                 "the model answered \(answers.count) record\(answers.count == 1 ? "" : "s") for \(inputs.count) input records; "
                     + "with JoinSource or OutputFilter each input record needs exactly one answer in the Accept format."
             )
@@ -170,7 +171,7 @@ public struct DataProcessor: Sendable {
                     try serialize(outputFilter.select(joined), as: joinsInput ? inputFormat : outputFormat) + "\n"
                 )
             } catch {
-                throw DataProcessingError("record \(batch.firstRecord + index + 1): \(error)")
+                throw RecordError(.dataProcessing, "record \(batch.firstRecord + index + 1): \(error)")
             }
         }
         return out
@@ -267,10 +268,4 @@ public struct DataProcessor: Sendable {
             return lines
         }
     }
-}
-
-public struct DataProcessingError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    init(_ message: String) { self.message = message }
-    public var description: String { message }
 }

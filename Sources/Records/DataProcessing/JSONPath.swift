@@ -25,11 +25,11 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
 
     public static let root = try! JSONPath("$")
 
-    public init(_ text: String) throws(JSONPathError) {
+    public init(_ text: String) throws(RecordError) {
         self.text = text
         var scanner = Scanner(text: Array(text.unicodeScalars))
         scanner.skipSpaces()
-        guard scanner.take("$") else { throw JSONPathError(text, "a path must start with $") }
+        guard scanner.take("$") else { throw RecordError.jsonPath(text, "a path must start with $") }
         var steps: [Step] = []
         while true {
             scanner.skipSpaces()
@@ -42,13 +42,13 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
                     continue
                 }
                 let name = scanner.takeWhile { $0 != "." && $0 != "[" && $0 != " " }
-                guard !name.isEmpty else { throw JSONPathError(text, "a '.' must be followed by a name or *") }
+                guard !name.isEmpty else { throw RecordError.jsonPath(text, "a '.' must be followed by a name or *") }
                 steps.append(.names([name]))
             } else if next == "[" {
                 scanner.index += 1
                 steps.append(try Self.bracket(&scanner, text: text))
             } else {
-                throw JSONPathError(text, "unexpected '\(next)' at position \(scanner.index)")
+                throw RecordError.jsonPath(text, "unexpected '\(next)' at position \(scanner.index)")
             }
         }
         for step in steps.dropLast() {
@@ -58,7 +58,7 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
             where selectors.count == 1 && { if case .index = selectors[0] { return true } else { return false } }():
                 continue
             default:
-                throw JSONPathError(
+                throw RecordError.jsonPath(
                     text,
                     "only the last step may select several children (nested children inside a multi-select are not supported)"
                 )
@@ -67,10 +67,10 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
         self.steps = steps
     }
 
-    private static func bracket(_ scanner: inout Scanner, text: String) throws(JSONPathError) -> Step {
+    private static func bracket(_ scanner: inout Scanner, text: String) throws(RecordError) -> Step {
         let start = scanner.index
         let inside = scanner.takeWhile { $0 != "]" }
-        guard scanner.take("]") else { throw JSONPathError(text, "a '[' is not closed") }
+        guard scanner.take("]") else { throw RecordError.jsonPath(text, "a '[' is not closed") }
         let body = inside.trimmingSpaces
         if body == "*" { return .wildcard }
         let items = body.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
@@ -79,7 +79,7 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
         }) {
             let names = items.map { String($0.dropFirst().dropLast()) }
             if names.contains(where: { $0.contains(".") }) {
-                throw JSONPathError(text, "nested children inside a multi-select are not supported")
+                throw RecordError.jsonPath(text, "nested children inside a multi-select are not supported")
             }
             return .names(names)
         }
@@ -90,40 +90,42 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
                     String(item[..<colon]).trimmingSpaces, String(item[item.index(after: colon)...]).trimmingSpaces
                 )
                 guard from.isEmpty || Int(from) != nil, to.isEmpty || Int(to) != nil else {
-                    throw JSONPathError(text, "'\(item)' at position \(start) is not a slice like [1:5]")
+                    throw RecordError.jsonPath(text, "'\(item)' at position \(start) is not a slice like [1:5]")
                 }
                 selectors.append(.slice(start: Int(from), end: Int(to)))
             } else if let index = Int(item) {
                 selectors.append(.index(index))
             } else {
-                throw JSONPathError(text, "'[\(inside)]' is neither quoted names, indexes, a slice nor *")
+                throw RecordError.jsonPath(text, "'[\(inside)]' is neither quoted names, indexes, a slice nor *")
             }
         }
         if selectors.filter({ if case .slice = $0 { return true } else { return false } }).count > 1 {
             // SageMaker's own words for this case.
-            throw JSONPathError(
-                message:
-                    "Invalid JsonPath: \(text): only single range filters of format (eg: [1:5]) are supported. Format [\(inside)] is not supported"
+            throw RecordError(
+                .badJSONPath,
+                "Invalid JsonPath: \(text): only single range filters of format (eg: [1:5]) are supported. Format [\(inside)] is not supported"
             )
         }
         return .indexes(selectors)
     }
 
     /// What the path selects in `value`. Errors name the step that does not fit the record.
-    public func select(_ value: JSONValue) throws(JSONPathError) -> JSONValue {
+    public func select(_ value: JSONValue) throws(RecordError) -> JSONValue {
         var current = value
         for step in steps {
             switch step {
             case .names(let names):
                 guard case .object(let members) = current else {
-                    throw JSONPathError(
-                        message: "\(text) selects key '\(names[0])', but the record is not a JSON object"
+                    throw RecordError(
+                        .badJSONPath,
+                        "\(text) selects key '\(names[0])', but the record is not a JSON object"
                     )
                 }
                 if names.count == 1 {
                     guard let found = members.first(where: { $0.key == names[0] }) else {
-                        throw JSONPathError(
-                            message: "\(text) selects key '\(names[0])', which the record does not have"
+                        throw RecordError(
+                            .badJSONPath,
+                            "\(text) selects key '\(names[0])', which the record does not have"
                         )
                     }
                     current = found.value
@@ -134,11 +136,11 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
                 switch current {
                 case .object(let members): current = .array(members.map(\.value))
                 case .array: break
-                default: throw JSONPathError(message: "\(text) uses *, but the record has no children there")
+                default: throw RecordError(.badJSONPath, "\(text) uses *, but the record has no children there")
                 }
             case .indexes(let selectors):
                 guard case .array(let items) = current else {
-                    throw JSONPathError(message: "\(text) selects by index, but the record is not an array")
+                    throw RecordError(.badJSONPath, "\(text) selects by index, but the record is not an array")
                 }
                 if selectors.count == 1, case .index(let index) = selectors[0] {
                     current = items[try position(index, count: items.count)]
@@ -160,12 +162,12 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
         return current
     }
 
-    private func position(_ index: Int, count: Int) throws(JSONPathError) -> Int {
+    private func position(_ index: Int, count: Int) throws(RecordError) -> Int {
         let position = index < 0 ? count + index : index
         guard position >= 0 && position < count else {
-            throw JSONPathError(
-                message:
-                    "\(text) selects index \(index), but the record has only \(count) element\(count == 1 ? "" : "s")"
+            throw RecordError(
+                .badJSONPath,
+                "\(text) selects index \(index), but the record has only \(count) element\(count == 1 ? "" : "s")"
             )
         }
         return position
@@ -194,16 +196,6 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
             return String(taken)
         }
     }
-}
-
-public struct JSONPathError: Error, Sendable, CustomStringConvertible {
-    public var message: String
-    public init(message: String) { self.message = message }
-    init(_ path: String, _ problem: String) {
-        message =
-            "Invalid JsonPath: \(path): \(problem). Supported: $, .name, *, ['a','b'], [i,j] (negative counts from the end), one [a:b] slice."
-    }
-    public var description: String { message }
 }
 
 extension String {

@@ -73,26 +73,20 @@ public indirect enum JSONValue: Equatable, Sendable {
     }
 
     /// Parses one JSON text (surrounding whitespace allowed).
-    public static func parse(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> JSONValue {
+    public static func parse(_ bytes: some Collection<UInt8>) throws(RecordError) -> JSONValue {
         var parser = JSONParser(Array(bytes))
         let values = try parser.values()
         guard values.count == 1 else {
-            throw JSONParseError(offset: 0, problem: "expected one JSON value, found \(values.count)")
+            throw RecordError.json(at: 0, "expected one JSON value, found \(values.count)")
         }
         return values[0]
     }
 
     /// Parses a run of JSON values separated by whitespace (JSON Lines, or concatenated JSON).
-    public static func parseSequence(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> [JSONValue] {
+    public static func parseSequence(_ bytes: some Collection<UInt8>) throws(RecordError) -> [JSONValue] {
         var parser = JSONParser(Array(bytes))
         return try parser.values()
     }
-}
-
-public struct JSONParseError: Error, Sendable, CustomStringConvertible {
-    public var offset: Int
-    public var problem: String
-    public var description: String { "\(problem) at byte \(offset)" }
 }
 
 struct JSONParser {
@@ -101,7 +95,7 @@ struct JSONParser {
 
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
-    mutating func values() throws(JSONParseError) -> [JSONValue] {
+    mutating func values() throws(RecordError) -> [JSONValue] {
         var found: [JSONValue] = []
         skipSpace()
         while index < bytes.count {
@@ -115,9 +109,9 @@ struct JSONParser {
         while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
     }
 
-    func fail(_ problem: String) -> JSONParseError { JSONParseError(offset: index, problem: problem) }
+    func fail(_ problem: String) -> RecordError { RecordError.json(at: index, problem) }
 
-    mutating func value(depth: Int) throws(JSONParseError) -> JSONValue {
+    mutating func value(depth: Int) throws(RecordError) -> JSONValue {
         guard depth < 512 else { throw fail("JSON nested too deeply") }
         skipSpace()
         guard index < bytes.count else { throw fail("unexpected end of JSON") }
@@ -184,14 +178,14 @@ struct JSONParser {
             while index < bytes.count, Self.numberBytes.contains(bytes[index]) { index += 1 }
             guard index > start else { throw fail("unexpected character '\(Unicode.Scalar(bytes[index]))'") }
             let text = String(decoding: bytes[start..<index], as: UTF8.self)
-            guard Double(text) != nil else { throw JSONParseError(offset: start, problem: "invalid number \(text)") }
+            guard Double(text) != nil else { throw RecordError.json(at: start, "invalid number \(text)") }
             return .number(text)
         }
     }
 
     static let numberBytes = Set("0123456789+-.eE".utf8)
 
-    mutating func literal(_ word: String, _ value: JSONValue) throws(JSONParseError) -> JSONValue {
+    mutating func literal(_ word: String, _ value: JSONValue) throws(RecordError) -> JSONValue {
         let expected = Array(word.utf8)
         guard bytes.count - index >= expected.count, Array(bytes[index..<index + expected.count]) == expected else {
             throw fail("invalid literal")
@@ -200,7 +194,7 @@ struct JSONParser {
         return value
     }
 
-    mutating func string() throws(JSONParseError) -> String {
+    mutating func string() throws(RecordError) -> String {
         index += 1  // the opening quote
         var scalars = String.UnicodeScalarView()
         var runStart = index
@@ -247,7 +241,7 @@ struct JSONParser {
         throw fail("unterminated string")
     }
 
-    func hex4(at position: Int) throws(JSONParseError) -> UInt32 {
+    func hex4(at position: Int) throws(RecordError) -> UInt32 {
         guard position + 4 <= bytes.count,
             let code = UInt32(String(decoding: bytes[position..<position + 4], as: UTF8.self), radix: 16)
         else { throw fail("invalid \\u escape") }
