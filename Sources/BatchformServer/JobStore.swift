@@ -41,21 +41,33 @@ struct StoredObject: Sendable {
 }
 
 /// The server's state in one SQLite file: models, jobs, per-object status and job logs.
-/// SQLite blocks (a busy lock waits up to 5 s), so every call runs on NIO's thread pool for
-/// blocking work, never on the async threads. Writes are serialized on one connection; reads use
+/// SQLite blocks (a busy lock waits up to 5 s), so every call runs on threads for blocking work,
+/// never on the async threads. Writes are serialized on one connection; reads use
 /// another, which WAL mode never blocks behind a writer, so Describe answers while a write waits.
 /// Engine log lines are gathered and written in batches. WAL keeps every committed write across
 /// a killed process.
 final class JobStore: Sendable {
     private let writer: Mutex<SQLiteConnection>
     private let reader: Mutex<SQLiteConnection>
-    private let pool: NIOThreadPool
     private let pendingLogs = Mutex<[(job: String, time: Double, line: String)]>([])
     private let encoder = JSONEncoder()
     private let decoder = JSONDecoder()
 
-    init(path: String, pool: NIOThreadPool = .singleton) throws {
-        self.pool = pool
+    /// Writes wait on one connection, so one thread serves them; reads have threads of their
+    /// own, so writers held up by a lock (up to the 5 s busy timeout) never keep reads waiting.
+    /// Both live as long as the process.
+    private static let writeThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 1)
+        pool.start()
+        return pool
+    }()
+    private static let readThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return pool
+    }()
+
+    init(path: String) throws {
         let connection = try SQLiteConnection(path: path)
         try connection.execute(
             """
@@ -84,13 +96,13 @@ final class JobStore: Sendable {
     /// stopped): the future is awaited, not the cancellable task.
     @discardableResult
     private func write<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
+        try await Self.writeThreads.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
             try self.writer.withLock { try body($0) }
         }.get()
     }
 
     private func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> T) async throws -> T {
-        try await pool.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
+        try await Self.readThreads.runIfActive(eventLoop: MultiThreadedEventLoopGroup.singleton.any()) {
             try self.reader.withLock { try body($0) }
         }.get()
     }
