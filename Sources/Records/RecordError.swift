@@ -40,12 +40,4 @@ extension RecordError {
     static func json(at offset: Int, _ problem: String) -> RecordError {
         RecordError(.badJSON, "\(problem) at byte \(offset)")
     }
-
-    /// A JSONPath outside SageMaker's subset.
-    static func jsonPath(_ path: String, _ problem: String) -> RecordError {
-        RecordError(
-            .badJSONPath,
-            "Invalid JsonPath: \(path): \(problem). Supported: $, .name, *, ['a','b'], [i,j] (negative counts from the end), one [a:b] slice."
-        )
-    }
 }

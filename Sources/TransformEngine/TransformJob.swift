@@ -192,7 +192,7 @@ public struct TransformJob: Sendable {
             )
             logger.info("[sagemaker logs]: \(parameters)")
             progress.update { $0.phase = "transforming" }
-            let processor = try DataProcessor(configuration)
+            let processor = DataProcessor(configuration.dataProcessing, splitType: configuration.splitType)
             let failures = try await transform(
                 TransformPlan(objects: pending),
                 on: instances,
@@ -344,8 +344,8 @@ public struct TransformJob: Sendable {
                 strategy: parameters.batchStrategy,
                 maxPayloadBytes: MiniBatcher.payloadBytes(megabytes: parameters.maxPayloadInMB),
                 objectName: object.input.uri.description,
-                csvQuoting: processor.csvQuoting,
-                header: processor.header
+                csvQuoting: processor.settings.csvQuoting,
+                header: processor.settings.header
             )
             while let batch = try await batcher.next() {
                 let (body, header) = (try processor.request(for: batch, header: batcher.header), batcher.header)

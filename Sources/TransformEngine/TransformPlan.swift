@@ -2,7 +2,6 @@ import ByteStreams
 import Foundation
 import NIOCore
 public import ObjectStorage
-import Records
 public import TransformSpec
 
 /// One input object and the output it produces.
@@ -23,7 +22,6 @@ public struct TransformPlan: Sendable {
         stores: ObjectStores,
         workingDirectory: String
     ) async throws -> TransformPlan {
-        _ = try DataProcessor(job)  // DataProcessing and CSV settings are checked before anything starts
         let inputURI = try ObjectURI(parsing: job.inputURI, workingDirectory: workingDirectory)
         let outputRoot = try ObjectURI(parsing: job.outputPath, workingDirectory: workingDirectory)
         _ = try stores.store(for: outputRoot)

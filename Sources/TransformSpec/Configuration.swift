@@ -65,6 +65,8 @@ public struct TransformJobConfiguration: Sendable {
     public var inputFilter: String
     public var outputFilter: String
     public var joinsInput: Bool
+    /// DataProcessing and CSV settings, checked with the rest of the request.
+    public var dataProcessing: DataProcessingSettings
 
     /// SageMaker's integers are Java ints; no per-instance concurrency needs more.
     public static let maxConcurrentTransforms = Int(Int32.max)
@@ -250,6 +252,16 @@ public struct TransformJobConfiguration: Sendable {
         self.inputFilter = processing?.InputFilter ?? "$"
         self.outputFilter = processing?.OutputFilter ?? "$"
         self.joinsInput = processing?.JoinSource == "Input"
+        self.dataProcessing = try DataProcessingSettings(
+            inputFilter: inputFilter,
+            outputFilter: outputFilter,
+            joinsInput: joinsInput,
+            contentType: contentType,
+            accept: accept,
+            splitType: splitType,
+            assembleWith: assembleWith,
+            environment: environment
+        )
     }
 }
 

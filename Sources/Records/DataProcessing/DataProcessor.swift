@@ -1,106 +1,26 @@
 public import NIOCore
 public import TransformSpec
 
-/// How the first line of each CSV object is treated, chosen by the job's Environment
-/// `BATCHFORM_CSV_HEADER` (the API shape stays SageMaker's).
-public enum CSVHeaderMode: String, Sendable {
-    /// The first line is data, as SageMaker treats it.
-    case none
-    /// The first line is dropped.
-    case skip
-    /// The first line is sent at the top of every mini-batch, so pandas-based handlers see column names.
-    case `repeat`
-}
-
-/// The record formats DataProcessing understands.
-public enum RecordFormat: Sendable {
-    case csv, json, jsonLines
-
-    init?(contentType: String?) {
-        switch contentType?.split(separator: ";").first.map({ String($0).trimmingSpaces.lowercased() }) {
-        case "text/csv": self = .csv
-        case "application/json": self = .json
-        case "application/jsonlines", "application/x-jsonlines", "application/jsonl": self = .jsonLines
-        default: return nil
-        }
-    }
-}
-
 /// SageMaker's DataProcessing (InputFilter → model → JoinSource=Input → OutputFilter) plus CSV
-/// header handling, applied per mini-batch. When none of it is asked for, `request` and
-/// `output` hand back the very buffers they were given: the zero-copy path is untouched.
+/// header handling, applied per mini-batch, with settings TransformSpec has already checked.
+/// When none of it is asked for, `request` and `output` hand back the very buffers they were
+/// given: the zero-copy path is untouched.
 public struct DataProcessor: Sendable {
-    public let inputFilter: JSONPath
-    public let outputFilter: JSONPath
-    public let joinsInput: Bool
-    public let header: CSVHeaderMode
-    /// Line records split on newlines outside quotes (RFC 4180) rather than on every newline.
-    public let csvQuoting: Bool
-    let inputFormat: RecordFormat?
-    let outputFormat: RecordFormat?
+    public let settings: DataProcessingSettings
     let framing: RecordFraming
 
-    public var changesRequests: Bool { !inputFilter.isRoot || header == .repeat }
-    public var changesOutputs: Bool { joinsInput || !outputFilter.isRoot || header == .repeat }
+    var inputFilter: JSONPath { settings.inputFilter }
+    var outputFilter: JSONPath { settings.outputFilter }
+    var joinsInput: Bool { settings.joinsInput }
+    var header: CSVHeaderMode { settings.header }
+    var inputFormat: RecordFormat? { settings.inputFormat }
+    var outputFormat: RecordFormat? { settings.outputFormat }
+    public var changesRequests: Bool { settings.changesRequests }
+    public var changesOutputs: Bool { settings.changesOutputs }
 
-    /// Checks the request as SageMaker does before anything runs (§3.1 format rules, the JSONPath
-    /// subset) and the Batchform settings in the job Environment.
-    public init(_ job: TransformJobConfiguration) throws(ValidationException) {
-        do {
-            inputFilter = try JSONPath(job.inputFilter)
-            outputFilter = try JSONPath(job.outputFilter)
-        } catch {
-            throw ValidationException(error.message)
-        }
-        joinsInput = job.joinsInput
-        inputFormat = RecordFormat(contentType: job.contentType)
-        outputFormat = RecordFormat(contentType: job.accept ?? job.contentType)
-
-        let headerSetting = job.environment["BATCHFORM_CSV_HEADER"] ?? "none"
-        guard let header = CSVHeaderMode(rawValue: headerSetting) else {
-            throw ValidationException("BATCHFORM_CSV_HEADER must be none, skip or repeat, not '\(headerSetting)'.")
-        }
-        self.header = header
-        let splitSetting = job.environment["BATCHFORM_CSV_SPLIT"] ?? "rfc4180"
-        guard splitSetting == "rfc4180" || splitSetting == "newline" else {
-            throw ValidationException("BATCHFORM_CSV_SPLIT must be rfc4180 or newline, not '\(splitSetting)'.")
-        }
-        csvQuoting = inputFormat == .csv && job.splitType == .line && splitSetting == "rfc4180"
-        framing = RecordFraming(splitType: job.splitType, csvQuoting: csvQuoting)
-
-        if header != .none, inputFormat != .csv || job.splitType != .line {
-            throw ValidationException(
-                "BATCHFORM_CSV_HEADER=\(header.rawValue) needs ContentType text/csv and SplitType Line."
-            )
-        }
-        guard !inputFilter.isRoot || !outputFilter.isRoot || joinsInput else { return }
-        let formats = "text/csv, application/json or application/jsonlines"
-        guard let inputFormat else {
-            throw ValidationException(
-                "DataProcessing needs ContentType \(formats); it is '\(job.contentType ?? "unset")'."
-            )
-        }
-        guard let outputFormat else {
-            throw ValidationException("DataProcessing needs Accept \(formats); it is '\(job.accept ?? "unset")'.")
-        }
-        for format in [inputFormat, outputFormat] where format != .json {
-            guard job.splitType == .line, job.assembleWith == .line else {
-                throw ValidationException(
-                    "With DataProcessing and text/csv or application/jsonlines, set both SplitType and AssembleWith to Line."
-                )
-            }
-        }
-        if job.splitType == .line, job.assembleWith != .line {
-            throw ValidationException("With DataProcessing and SplitType Line, set AssembleWith to Line.")
-        }
-        for (path, name) in [(inputFilter, "InputFilter"), (outputFilter, "OutputFilter")]
-        where !path.isIndexOnly
-            && (inputFormat == .csv || (name == "OutputFilter" && outputFormat == .csv && !joinsInput))
-        {
-            throw ValidationException(
-                "\(name) \(path): for CSV data each row is taken as a JSON array, so only index based JSONPaths can be applied, e.g. $[0], $[1:]."
-            )
-        }
+    public init(_ settings: DataProcessingSettings, splitType: SplitType) {
+        self.settings = settings
+        framing = RecordFraming(splitType: splitType, csvQuoting: settings.csvQuoting)
     }
 
     /// The body to send for `batch`: its records through InputFilter, under the header when it repeats.

@@ -25,11 +25,11 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
 
     public static let root = try! JSONPath("$")
 
-    public init(_ text: String) throws(RecordError) {
+    public init(_ text: String) throws(ValidationException) {
         self.text = text
         var scanner = Scanner(text: Array(text.unicodeScalars))
         scanner.skipSpaces()
-        guard scanner.take("$") else { throw RecordError.jsonPath(text, "a path must start with $") }
+        guard scanner.take("$") else { throw Self.invalid(text, "a path must start with $") }
         var steps: [Step] = []
         while true {
             scanner.skipSpaces()
@@ -42,13 +42,13 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
                     continue
                 }
                 let name = scanner.takeWhile { $0 != "." && $0 != "[" && $0 != " " }
-                guard !name.isEmpty else { throw RecordError.jsonPath(text, "a '.' must be followed by a name or *") }
+                guard !name.isEmpty else { throw Self.invalid(text, "a '.' must be followed by a name or *") }
                 steps.append(.names([name]))
             } else if next == "[" {
                 scanner.index += 1
                 steps.append(try Self.bracket(&scanner, text: text))
             } else {
-                throw RecordError.jsonPath(text, "unexpected '\(next)' at position \(scanner.index)")
+                throw Self.invalid(text, "unexpected '\(next)' at position \(scanner.index)")
             }
         }
         for step in steps.dropLast() {
@@ -58,7 +58,7 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
             where selectors.count == 1 && { if case .index = selectors[0] { return true } else { return false } }():
                 continue
             default:
-                throw RecordError.jsonPath(
+                throw Self.invalid(
                     text,
                     "only the last step may select several children (nested children inside a multi-select are not supported)"
                 )
@@ -67,10 +67,10 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
         self.steps = steps
     }
 
-    private static func bracket(_ scanner: inout Scanner, text: String) throws(RecordError) -> Step {
+    private static func bracket(_ scanner: inout Scanner, text: String) throws(ValidationException) -> Step {
         let start = scanner.index
         let inside = scanner.takeWhile { $0 != "]" }
-        guard scanner.take("]") else { throw RecordError.jsonPath(text, "a '[' is not closed") }
+        guard scanner.take("]") else { throw Self.invalid(text, "a '[' is not closed") }
         let body = inside.trimmingSpaces
         if body == "*" { return .wildcard }
         let items = body.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingSpaces }
@@ -79,7 +79,7 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
         }) {
             let names = items.map { String($0.dropFirst().dropLast()) }
             if names.contains(where: { $0.contains(".") }) {
-                throw RecordError.jsonPath(text, "nested children inside a multi-select are not supported")
+                throw Self.invalid(text, "nested children inside a multi-select are not supported")
             }
             return .names(names)
         }
@@ -90,91 +90,29 @@ public struct JSONPath: Sendable, Equatable, CustomStringConvertible {
                     String(item[..<colon]).trimmingSpaces, String(item[item.index(after: colon)...]).trimmingSpaces
                 )
                 guard from.isEmpty || Int(from) != nil, to.isEmpty || Int(to) != nil else {
-                    throw RecordError.jsonPath(text, "'\(item)' at position \(start) is not a slice like [1:5]")
+                    throw Self.invalid(text, "'\(item)' at position \(start) is not a slice like [1:5]")
                 }
                 selectors.append(.slice(start: Int(from), end: Int(to)))
             } else if let index = Int(item) {
                 selectors.append(.index(index))
             } else {
-                throw RecordError.jsonPath(text, "'[\(inside)]' is neither quoted names, indexes, a slice nor *")
+                throw Self.invalid(text, "'[\(inside)]' is neither quoted names, indexes, a slice nor *")
             }
         }
         if selectors.filter({ if case .slice = $0 { return true } else { return false } }).count > 1 {
             // SageMaker's own words for this case.
-            throw RecordError(
-                .badJSONPath,
+            throw ValidationException(
                 "Invalid JsonPath: \(text): only single range filters of format (eg: [1:5]) are supported. Format [\(inside)] is not supported"
             )
         }
         return .indexes(selectors)
     }
 
-    /// What the path selects in `value`. Errors name the step that does not fit the record.
-    public func select(_ value: JSONValue) throws(RecordError) -> JSONValue {
-        var current = value
-        for step in steps {
-            switch step {
-            case .names(let names):
-                guard case .object(let members) = current else {
-                    throw RecordError(
-                        .badJSONPath,
-                        "\(text) selects key '\(names[0])', but the record is not a JSON object"
-                    )
-                }
-                if names.count == 1 {
-                    guard let found = members.first(where: { $0.key == names[0] }) else {
-                        throw RecordError(
-                            .badJSONPath,
-                            "\(text) selects key '\(names[0])', which the record does not have"
-                        )
-                    }
-                    current = found.value
-                } else {
-                    current = .object(names.compactMap { name in members.first { $0.key == name } })
-                }
-            case .wildcard:
-                switch current {
-                case .object(let members): current = .array(members.map(\.value))
-                case .array: break
-                default: throw RecordError(.badJSONPath, "\(text) uses *, but the record has no children there")
-                }
-            case .indexes(let selectors):
-                guard case .array(let items) = current else {
-                    throw RecordError(.badJSONPath, "\(text) selects by index, but the record is not an array")
-                }
-                if selectors.count == 1, case .index(let index) = selectors[0] {
-                    current = items[try position(index, count: items.count)]
-                    continue
-                }
-                var picked: [JSONValue] = []
-                for selector in selectors {
-                    switch selector {
-                    case .index(let index): picked.append(items[try position(index, count: items.count)])
-                    case .slice(let start, let end):
-                        let from = Self.clamp(start ?? 0, items.count)
-                        let to = Self.clamp(end ?? items.count, items.count)
-                        if from < to { picked += items[from..<to] }
-                    }
-                }
-                current = .array(picked)
-            }
-        }
-        return current
-    }
-
-    private func position(_ index: Int, count: Int) throws(RecordError) -> Int {
-        let position = index < 0 ? count + index : index
-        guard position >= 0 && position < count else {
-            throw RecordError(
-                .badJSONPath,
-                "\(text) selects index \(index), but the record has only \(count) element\(count == 1 ? "" : "s")"
-            )
-        }
-        return position
-    }
-
-    private static func clamp(_ bound: Int, _ count: Int) -> Int {
-        bound < 0 ? max(0, count + bound) : min(bound, count)
+    /// A path outside SageMaker's subset.
+    private static func invalid(_ path: String, _ problem: String) -> ValidationException {
+        ValidationException(
+            "Invalid JsonPath: \(path): \(problem). Supported: $, .name, *, ['a','b'], [i,j] (negative counts from the end), one [a:b] slice."
+        )
     }
 
     struct Scanner {
