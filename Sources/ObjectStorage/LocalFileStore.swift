@@ -1,6 +1,7 @@
 public import ByteStreams
 import Foundation
 public import NIOCore
+import NIOPosix
 
 #if canImport(Glibc)
 import Glibc
@@ -122,8 +123,23 @@ public struct LocalFileStore: ObjectStore {
     }
 }
 
-/// Reads a file with `pread` straight into the caller's buffer. Reads of local files are short
-/// (page cache or one disk request), so they run on the calling task rather than hopping threads.
+/// The threads local reads, writes and syncs block on, so a slow disk stalls only them and never
+/// the cooperative pool the HTTP server and the scheduler run on.
+enum LocalFileIO {
+    static let pool: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        return pool
+    }()
+
+    /// The address of a buffer's writable bytes, handed to a pool thread. Valid because the one
+    /// caller keeps the buffer borrowed (inout) until the blocking call has returned.
+    struct WritableBytes: @unchecked Sendable {
+        let address: UnsafeMutableRawPointer
+    }
+}
+
+/// Reads a file with `pread` on a `LocalFileIO` thread, straight into the caller's buffer (no copy).
 final class LocalFileReader: ByteStream {
     private let descriptor: Int32
     private let path: String
@@ -143,9 +159,11 @@ final class LocalFileReader: ByteStream {
 
     func read(into buffer: inout ByteBuffer, maxBytes: Int) async throws -> Int {
         let (descriptor, offset, path) = (self.descriptor, self.offset, self.path)
-        let count = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: maxBytes) { target in
+        buffer.reserveCapacity(minimumWritableBytes: maxBytes)
+        let target = buffer.withUnsafeMutableWritableBytes { LocalFileIO.WritableBytes(address: $0.baseAddress!) }
+        let count = try await LocalFileIO.pool.runIfActive { () throws -> Int in
             while true {
-                let result = pread(descriptor, target.baseAddress, maxBytes, off_t(offset))
+                let result = pread(descriptor, target.address, maxBytes, off_t(offset))
                 if result >= 0 { return result }
                 if errno != EINTR {
                     throw StorageError(
@@ -155,6 +173,7 @@ final class LocalFileReader: ByteStream {
                 }
             }
         }
+        buffer.moveWriterIndex(forwardBy: count)
         self.offset += Int64(count)
         return count
     }
@@ -249,18 +268,22 @@ final class LocalFileWriter: ObjectWriter {
             pending.writeImmutableBuffer(bytes)
             return
         }
-        try flush()
-        try writeThrough(bytes)
+        try await flush()
+        try await writeThrough(bytes)
     }
 
-    private func flush() throws {
+    private func flush() async throws {
         guard pending.readableBytes > 0 else { return }
-        try writeThrough(pending)
+        try await writeThrough(pending)
         pending.clear()
     }
 
-    private func writeThrough(_ bytes: ByteBuffer) throws {
+    private func writeThrough(_ bytes: ByteBuffer) async throws {
         let (descriptor, destination) = (self.descriptor, self.destination)
+        try await LocalFileIO.pool.runIfActive { try Self.writeAll(bytes, to: descriptor, destination: destination) }
+    }
+
+    private static func writeAll(_ bytes: ByteBuffer, to descriptor: Int32, destination: String) throws {
         try bytes.withUnsafeReadableBytes { source in
             var written = 0
             while written < source.count {
@@ -281,18 +304,23 @@ final class LocalFileWriter: ObjectWriter {
     func commit() async throws {
         defer { descriptor = -1 }
         do {
-            try flush()
+            try await flush()
         } catch {
             close(descriptor)
             unlinkat(folder, temporaryName, 0)
             throw error
         }
-        let synced = fsync(descriptor) == 0
-        let closed = close(descriptor) == 0
-        guard synced, closed, renameat(folder, temporaryName, folder, name) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlinkat(folder, temporaryName, 0)
-            throw StorageError(.writeFailed, "Finishing \(destination) failed: \(reason).")
+        let (descriptor, folder, temporaryName, name, destination) =
+            (self.descriptor, self.folder, self.temporaryName, self.name, self.destination)
+        // fsync waits for the disk: the longest block of all.
+        try await LocalFileIO.pool.runIfActive { () throws in
+            let synced = fsync(descriptor) == 0
+            let closed = close(descriptor) == 0
+            guard synced, closed, renameat(folder, temporaryName, folder, name) == 0 else {
+                let reason = String(cString: strerror(errno))
+                unlinkat(folder, temporaryName, 0)
+                throw StorageError(.writeFailed, "Finishing \(destination) failed: \(reason).")
+            }
         }
     }
 
