@@ -179,7 +179,11 @@ let package = Package(
         ),
         .testTarget(
             name: "TransformEngineTests",
-            dependencies: ["TransformEngine", "TransformSpec", "ObjectStorage"],
+            dependencies: [
+                "TransformEngine", "TransformSpec", "ObjectStorage", "ModelRuntime", "Records", "ByteStreams",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -16,14 +16,25 @@ public final class ChildProcess: Sendable {
     private let status = Mutex<Int32?>(nil)
 
     /// Starts `executable` with `arguments`, the given environment, and stdout/stderr appended
-    /// to `logFile` (started afresh: one log per run of the job). The process is killed when
+    /// to `logFile` (started afresh: one log per run of the job, unless `appendingToLog`, as a
+    /// restarted model server's is). The process is killed when
     /// Batchform ends, even by `kill -9` (`PR_SET_PDEATHSIG`), so no model server outlives it.
-    public init(executable: String, arguments: [String], environment: [String: String], logFile: String) throws {
+    public init(
+        executable: String,
+        arguments: [String],
+        environment: [String: String],
+        logFile: String,
+        appendingToLog: Bool = false
+    ) throws {
         // A Batchform that was killed could not stop its model servers; the next run of the job
         // (which writes the same log) ends them first.
         let record = logFile + ".pid"
         ProcessRecord.endRecordedGroup(at: record)
-        let logDescriptor = open(logFile, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+        let logDescriptor = open(
+            logFile,
+            O_WRONLY | O_CREAT | (appendingToLog ? 0 : O_TRUNC) | O_APPEND | O_CLOEXEC,
+            0o644
+        )
         guard logDescriptor >= 0 else {
             throw RuntimeError(
                 .launchFailed,

@@ -66,12 +66,6 @@ public struct ContainerRuntime: ModelRuntime {
         return "batchform-\(String(safe))-\(index + 1)"
     }
 
-    /// SageMaker's GPU families (P and G); Inferentia and Trainium need their own devices.
-    public static func isGPU(instanceType: String) -> Bool {
-        let family = instanceType.split(separator: ".").dropFirst().first ?? ""
-        return family.hasPrefix("p") || family.hasPrefix("g")
-    }
-
     /// The `run` arguments, after the engine's name. Variables are passed by name (`-e NAME`), so
     /// their values stay out of the process list; the engine reads them from its environment.
     public func runArguments(name: String, port: Int, launch: InstanceLaunch, variables: [String]) -> [String] {
@@ -79,7 +73,13 @@ public struct ContainerRuntime: ModelRuntime {
             "run", "--name", name, "--init", "-p", "127.0.0.1:\(port):8080",
             "-v", "\(launch.modelDirectory):/opt/ml/model:ro",
         ]
-        if Self.isGPU(instanceType: launch.instanceType) {
+        if let gpus = launch.gpus {
+            // This instance's share of the machine's GPUs (GPUAssignment).
+            arguments +=
+                engine.isDocker
+                ? ["--gpus", "device=\(gpus.joined(separator: ","))"]
+                : gpus.flatMap { ["--device", "nvidia.com/gpu=\($0)"] }
+        } else if GPUAssignment.isGPU(instanceType: launch.instanceType) {
             // Docker's NVIDIA runtime, or Podman's CDI devices (nvidia-ctk cdi generate).
             arguments += engine.isDocker ? ["--gpus", "all"] : ["--device", "nvidia.com/gpu=all"]
         }
@@ -107,7 +107,8 @@ public struct ContainerRuntime: ModelRuntime {
                 executable: engine.executable,
                 arguments: runArguments(name: name, port: port, launch: launch, variables: Array(contract.keys)),
                 environment: environment,
-                logFile: launch.logFile
+                logFile: launch.logFile,
+                appendingToLog: launch.restart > 0
             )
         } catch {
             close(watch)

@@ -56,90 +56,55 @@ public final class ModelClient: Sendable {
         return try ExecutionParameters.parse(Data(answer.body.readableBytesView))
     }
 
-    /// Posts one mini-batch, retrying timeouts, connection errors and 5xx answers (never 4xx)
-    /// up to `maxRetries` times with backoff. Returns the response body.
+    /// Posts one mini-batch once and returns the answer's body. Failures are `RuntimeError`s:
+    /// `invocationFailed` with the answer's `httpStatus`, `invocationTimedOut`, or
+    /// `connectionFailed` with its cause. Retrying, and on which instance, is the caller's choice
+    /// (`RuntimeError.isRetryable`). Cancellation throws `CancellationError`.
     public func invoke(
         _ instance: any ModelInstance,
         body: ByteBuffer,
         contentType: String?,
         accept: String?,
-        timeout: Duration,
-        maxRetries: Int
+        timeout: Duration
     ) async throws -> ByteBuffer {
         var headers: [(String, String)] = []
         if let contentType { headers.append(("Content-Type", contentType)) }
         if let accept { headers.append(("Accept", accept)) }
-        let request = Invocation(pool: pool(instance), headers: headers, body: body)
-        var attempt = 0
-        while true {
-            attempt += 1
-            let failure: RuntimeError
-            switch try await attemptInvocation(request, on: instance, timeout: timeout, attempt: attempt) {
-            case .answered(let body): return body
-            case .retryable(let error): failure = error
-            }
-            if attempt > maxRetries || instance.exitDescription() != nil { throw failure }
-            // Exponential backoff with jitter: 0.1 s, 0.2 s, 0.4 s ... capped at 2 s.
-            let base = min(2.0, 0.1 * pow(2.0, Double(attempt - 1)))
-            try await Task.sleep(for: .seconds(base * Double.random(in: 0.5...1.0)))
-        }
-    }
-
-    private enum Attempt {
-        case answered(ByteBuffer)
-        case retryable(RuntimeError)
-    }
-
-    private struct Invocation {
-        var pool: ModelConnections
-        var headers: [(String, String)]
-        var body: ByteBuffer
-    }
-
-    /// One request. 4xx answers and cancellation are thrown: retrying cannot help them.
-    private func attemptInvocation(
-        _ request: Invocation,
-        on instance: any ModelInstance,
-        timeout: Duration,
-        attempt: Int
-    ) async throws -> Attempt {
+        let response: ModelConnections.Answer
         do {
-            let response = try await request.pool.request(
+            response = try await pool(instance).request(
                 .POST,
                 "/invocations",
-                headers: request.headers,
-                body: request.body,
+                headers: headers,
+                body: body,
                 timeout: timeout
             )
-            if (200..<300).contains(response.status) { return .answered(response.body) }
-            let failure = RuntimeError(
-                .invocationFailed,
-                "the model answered HTTP \(response.status)\(Self.quote(response.body))"
-                    + (attempt > 1 ? " (attempt \(attempt))" : "")
+        } catch let error as RuntimeError where error.code == .invocationTimedOut {
+            throw RuntimeError(
+                .invocationTimedOut,
+                "Unable to get response from algorithm: no answer within \(timeout.components.seconds) s.",
+                cause: error
             )
-            if response.status < 500 { throw failure }
-            return .retryable(failure)
-        } catch ModelConnections.Failure.timedOut {
-            return .retryable(
-                RuntimeError(
-                    .invocationTimedOut,
-                    "Unable to get response from algorithm: no answer within InvocationsTimeoutInSeconds "
-                        + "(\(timeout.components.seconds) s) after \(attempt) attempt(s). Raise "
-                        + "ModelClientConfig.InvocationsTimeoutInSeconds or send smaller mini-batches (MaxPayloadInMB)."
-                )
-            )
-        } catch let error as RuntimeError {
-            throw error
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             try Task.checkCancellation()
-            return .retryable(
-                RuntimeError(
-                    .connectionFailed,
-                    "Unable to get response from algorithm: \(error) (after \(attempt) attempt(s))"
-                        + (instance.exitDescription().map { "; the model server \($0)" } ?? "")
-                )
+            let exited = instance.exitDescription().map { "; the model server \($0)" } ?? ""
+            throw RuntimeError(
+                .connectionFailed,
+                "Unable to get response from algorithm: \(error)\(exited)",
+                cause: error
             )
         }
+        guard (200..<300).contains(response.status) else {
+            var failure = RuntimeError(
+                .invocationFailed,
+                "the model answered HTTP \(response.status)\(Self.quote(response.body))"
+            )
+            failure.httpStatus = response.status
+            throw failure
+        }
+        return response.body
     }
 
     /// `: "first bytes of the body"`, so a FailureReason shows what the model said.

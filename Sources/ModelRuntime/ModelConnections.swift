@@ -14,20 +14,6 @@ final class ModelConnections: Sendable {
         var keepAlive = true
     }
 
-    enum Failure: Error, CustomStringConvertible {
-        case timedOut
-        case closed
-        case tooLarge(Int)
-
-        var description: String {
-            switch self {
-            case .timedOut: "no answer in time"
-            case .closed: "the model server closed the connection before answering"
-            case .tooLarge(let limit): "the answer is larger than \(limit) bytes"
-            }
-        }
-    }
-
     // A promise completed twice (a timeout racing the answer) keeps its first result.
     private let host: String
     private let port: Int
@@ -61,7 +47,7 @@ final class ModelConnections: Sendable {
                     + timeout.components.attoseconds / 1_000_000_000
             )
         ) {
-            promise.fail(Failure.timedOut)
+            promise.fail(RuntimeError(.invocationTimedOut, "no answer in time"))
             channel.close(promise: nil)
         }
         // A kept-alive connection the server has just closed fails the write: that fails the exchange.
@@ -162,7 +148,9 @@ private final class ExchangeHandler: ChannelDuplexHandler {
             keepAlive = head.isKeepAlive
         case .body(var part):
             if body.readableBytes + part.readableBytes > maxResponseBytes {
-                pending?.fail(ModelConnections.Failure.tooLarge(maxResponseBytes))
+                pending?.fail(
+                    RuntimeError(.invocationFailed, "the answer is larger than \(maxResponseBytes) bytes")
+                )
                 pending = nil
                 context.close(promise: nil)
                 return
@@ -178,7 +166,9 @@ private final class ExchangeHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        pending?.fail(ModelConnections.Failure.closed)
+        pending?.fail(
+            RuntimeError(.connectionFailed, "the model server closed the connection before answering")
+        )
         pending = nil
         context.fireChannelInactive()
     }

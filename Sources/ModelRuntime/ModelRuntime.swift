@@ -15,6 +15,10 @@ public struct InstanceLaunch: Sendable {
     public var logFile: String
     /// TransformResources.InstanceType: a GPU type gets the machine's GPUs where the runtime can pass them.
     public var instanceType: String
+    /// The devices this instance may use (`GPUAssignment`); nil leaves the choice to the runtime.
+    public var gpus: [String]?
+    /// 0 for the first start; each restart of a model server that died counts one up.
+    public var restart = 0
 
     public init(
         index: Int,
@@ -22,7 +26,8 @@ public struct InstanceLaunch: Sendable {
         modelDirectory: String,
         environment: [String: String],
         logFile: String,
-        instanceType: String = "ml.m5.large"
+        instanceType: String = "ml.m5.large",
+        gpus: [String]? = nil
     ) {
         self.index = index
         self.jobName = jobName
@@ -30,6 +35,7 @@ public struct InstanceLaunch: Sendable {
         self.environment = environment
         self.logFile = logFile
         self.instanceType = instanceType
+        self.gpus = gpus
     }
 }
 
@@ -83,11 +89,13 @@ public struct LocalExecutableRuntime: ModelRuntime {
         var environment = ProcessInfo.processInfo.environment
         environment.merge(launch.environment) { _, contract in contract }
         environment["SAGEMAKER_BIND_TO_PORT"] = String(port)
+        if let gpus = launch.gpus { environment["CUDA_VISIBLE_DEVICES"] = gpus.joined(separator: ",") }
         let process = try ChildProcess(
             executable: command[0],
             arguments: Array(command.dropFirst()) + ["serve"],
             environment: environment,
-            logFile: launch.logFile
+            logFile: launch.logFile,
+            appendingToLog: launch.restart > 0
         )
         return LocalProcessInstance(
             name: "\(launch.jobName)-\(launch.index + 1)",

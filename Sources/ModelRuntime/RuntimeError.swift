@@ -8,6 +8,8 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
 
     public var code: Code
     public var message: String
+    /// The model's HTTP status, for `invocationFailed`: a 4xx is the request's fault (ClientError).
+    public var httpStatus: Int?
     /// The underlying error, where one led to this.
     public var cause: (any Error & Sendable)?
     /// Where it was thrown (`Module/File.swift:line`), for bug reports; not part of the message.
@@ -27,4 +29,13 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// Timeouts, dropped connections and 5xx answers may succeed when sent again; a 4xx never does.
+    public var isRetryable: Bool {
+        switch code {
+        case .invocationTimedOut, .connectionFailed: true
+        case .invocationFailed: (httpStatus ?? 500) >= 500
+        default: false
+        }
+    }
 }

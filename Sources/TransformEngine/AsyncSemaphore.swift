@@ -18,6 +18,9 @@ final class AsyncSemaphore: Sendable {
 
     init(permits: Int) { state = Mutex(State(permits: permits)) }
 
+    /// Permits free now.
+    var available: Int { state.withLock { $0.permits } }
+
     func acquire() async throws {
         let id = state.withLock { state in
             state.nextID += 1

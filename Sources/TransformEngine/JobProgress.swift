@@ -87,6 +87,22 @@ public final class JobProgress: Sendable {
         public var name: String
         public var state: String
         public var invocations = 0
+        /// Requests being answered now.
+        public var inFlight = 0
+
+        public init(name: String, state: String) {
+            self.name = name
+            self.state = state
+        }
+
+        /// Members missing from an older saved snapshot keep their defaults.
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            state = try container.decode(String.self, forKey: .state)
+            invocations = try container.decodeIfPresent(Int.self, forKey: .invocations) ?? 0
+            inFlight = try container.decodeIfPresent(Int.self, forKey: .inFlight) ?? 0
+        }
     }
 
     private let state = Mutex(Snapshot())

@@ -105,6 +105,8 @@ public struct TransformJob: Sendable {
         let scratch = NSTemporaryDirectory() + "batchform-\(configuration.name)-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         var instances: [any ModelInstance] = []
+        // Once the job runs, each instance's current server (a restart replaces it) is the endpoint's.
+        var servers: [ServerEndpoint] = []
         let client = ModelClient(maxConnectionsPerInstance: 64)
         func finish(
             _ status: TransformJobStatus,
@@ -113,9 +115,10 @@ public struct TransformJob: Sendable {
             _ parameters: ResolvedParameters? = nil
         ) async -> TransformJobResult {
             // Stopping must finish even when the job's task was cancelled.
-            await Task.detached { [instances] in
+            let running = servers.isEmpty ? instances : servers.map(\.instance)
+            await Task.detached {
                 await withDiscardingTaskGroup { group in
-                    for instance in instances { group.addTask { await instance.stop() } }
+                    for instance in running { group.addTask { await instance.stop() } }
                 }
                 await client.shutdown()
             }.value
@@ -160,6 +163,14 @@ public struct TransformJob: Sendable {
                 workingDirectory: options.workingDirectory,
                 limits: limits
             )
+            let settings = try EngineSettings(environment: jobEnvironment)
+            let gpus = GPUAssignment.split(
+                devices: await GPUAssignment.visibleDevices(environment: ProcessInfo.processInfo.environment),
+                instances: configuration.instanceCount,
+                instanceType: configuration.instanceType,
+                gpusPerInstance: settings.gpusPerInstance
+            )
+            var launches: [InstanceLaunch] = []
             for index in 0..<configuration.instanceCount {
                 let launch = InstanceLaunch(
                     index: index,
@@ -167,10 +178,15 @@ public struct TransformJob: Sendable {
                     modelDirectory: modelDirectory,
                     environment: environment,
                     logFile: "\(options.logDirectory)/instance-\(index + 1).log",
-                    instanceType: configuration.instanceType
+                    instanceType: configuration.instanceType,
+                    gpus: gpus[index]
                 )
+                if let devices = gpus[index] {
+                    logger.info("Instance \(index + 1) uses GPU \(devices.joined(separator: ","))")
+                }
                 let instance = try await runtime.launch(launch)
                 instances.append(instance)
+                launches.append(launch)
                 progress.setInstance(index, name: instance.name, state: "starting")
             }
             try await withThrowingTaskGroup { group in
@@ -192,20 +208,50 @@ public struct TransformJob: Sendable {
             )
             logger.info("[sagemaker logs]: \(parameters)")
             progress.update { $0.phase = "transforming" }
-            let processor = DataProcessor(configuration.dataProcessing, splitType: configuration.splitType)
-            let failures = try await transform(
-                TransformPlan(objects: pending),
-                on: instances,
-                client: client,
-                parameters: parameters,
-                processor: processor
+            let request = ServerEndpoint.Request(
+                contentType: configuration.contentType,
+                accept: configuration.accept,
+                timeout: .seconds(configuration.invocationTimeoutSeconds),
+                startupTimeout: options.startupTimeout
             )
+            let endpoints = zip(instances, launches).map { instance, launch in
+                ServerEndpoint(instance: instance, launch: launch, runtime: runtime, client: client, request: request)
+            }
+            servers = endpoints
+            let pool = InstancePool(
+                endpoints: endpoints,
+                slotsPerInstance: parameters.maxConcurrentTransforms,
+                maxRestarts: settings.maxInstanceRestarts,
+                logger: logger
+            ) { instance, status, inFlight in
+                progress.update { snapshot in
+                    guard instance < snapshot.instances.count else { return }
+                    snapshot.instances[instance].inFlight = inFlight
+                    snapshot.instances[instance].state =
+                        switch status {
+                        case .serving: "serving"
+                        case .restarting: "restarting"
+                        case .retired: "stopped"
+                        }
+                }
+            }
+            let scheduler = BatchScheduler(
+                configuration: configuration,
+                parameters: parameters,
+                processor: DataProcessor(configuration.dataProcessing, splitType: configuration.splitType),
+                store: { [stores] uri in try stores.store(for: uri) },
+                pool: pool,
+                progress: progress,
+                logger: logger,
+                objectEvents: options.objectEvents
+            )
+            let failures = try await scheduler.run(TransformPlan(objects: pending))
             try Task.checkCancellation()
             if failures.isEmpty { return await finish(.Completed, nil, [], parameters) }
             return await finish(
                 .Failed,
-                failureReason(failures, of: pending.count, instances: instances),
-                failures,
+                failureReason(failures, of: pending.count, pool: pool),
+                failures.map { ($0.object, $0.error.message) },
                 parameters
             )
         } catch is CancellationError {
@@ -216,275 +262,21 @@ public struct TransformJob: Sendable {
         }
     }
 
-    private func failureReason(
-        _ failures: [(String, String)],
-        of objectCount: Int,
-        instances: [any ModelInstance]
-    ) -> String {
-        let kind = failures.contains { $0.1.contains("HTTP 4") } ? "ClientError" : "AlgorithmError"
+    private func failureReason(_ failures: [ObjectFailure], of objectCount: Int, pool: InstancePool) -> String {
+        let kind = failures.contains { $0.error.code == .modelRefused } ? "ClientError" : "AlgorithmError"
         var reason =
             "\(kind): \(failures.count) of \(objectCount) input objects failed. "
-            + failures.map { "\($0.0): \($0.1)" }.joined(separator: " ")
-        for instance in instances {
-            if let ended = instance.exitDescription() {
+            + failures.map { "\($0.object): \($0.error.message)" }.joined(separator: " ")
+        for (index, endpoint) in pool.endpoints.enumerated() {
+            if case .retired(let why) = pool.status(of: index) {
+                reason += " \(why)" + HealthCheck.logTail(endpoint.logFile, lines: 5)
+            } else if let ended = endpoint.exitDescription() {
                 reason +=
-                    " The model server \(instance.name) \(ended)." + HealthCheck.logTail(instance.logFile, lines: 5)
+                    " The model server \(endpoint.name) \(ended)." + HealthCheck.logTail(endpoint.logFile, lines: 5)
             }
         }
         return reason
     }
-
-    // MARK: - Scheduling
-
-    /// Hands objects to whichever instance has a free slot; returns the failed objects.
-    private func transform(
-        _ plan: TransformPlan,
-        on instances: [any ModelInstance],
-        client: ModelClient,
-        parameters: ResolvedParameters,
-        processor: DataProcessor
-    ) async throws -> [(String, String)] {
-        let queue = ObjectQueue(plan.objects)
-        let failures = Mutex<[Int: (String, String)]>([:])
-        let record: @Sendable (Int, String, String) -> Void = { index, object, reason in
-            failures.withLock { $0[index] = (object, reason) }
-        }
-        try await withThrowingDiscardingTaskGroup { group in
-            for instance in instances {
-                let lane = Lane(instance: instance, maxConcurrentTransforms: parameters.maxConcurrentTransforms)
-                group.addTask {
-                    try await withThrowingDiscardingTaskGroup { laneGroup in
-                        // An instance whose server has died takes no more objects; others finish them.
-                        while instance.exitDescription() == nil {
-                            try await lane.acquireSlot()
-                            guard let (index, object) = queue.next() else {
-                                lane.releaseUnusedSlot()
-                                return
-                            }
-                            try await dispatch(
-                                object,
-                                index: index,
-                                lane: lane,
-                                client: client,
-                                parameters: parameters,
-                                processor: processor,
-                                group: &laneGroup,
-                                recordFailure: record
-                            )
-                        }
-                    }
-                }
-            }
-        }
-        let unprocessed = queue.remaining()
-        for (index, object) in unprocessed {
-            record(index, object.input.uri.description, "not processed: every model server had stopped.")
-        }
-        progress.update { $0.objectsFailed += unprocessed.count }
-        return failures.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
-    }
-
-    /// Reads, splits and sends one object's mini-batches (each taking a lane slot); a sibling
-    /// task assembles the answers in order. Called holding one slot, which the first batch uses.
-    private func dispatch(
-        _ object: PlannedObject,
-        index: Int,
-        lane: Lane,
-        client: ModelClient,
-        parameters: ResolvedParameters,
-        processor: DataProcessor,
-        group: inout ThrowingDiscardingTaskGroup<any Error>,
-        recordFailure: @escaping @Sendable (Int, String, String) -> Void
-    ) async throws {
-        let (events, sink) = AsyncStream<AssemblyEvent>.makeStream()
-        let abandoned = AbandonFlag()
-        let assembler = ObjectAssembler(
-            object: object,
-            store: try stores.store(for: object.output),
-            lane: lane,
-            assembleWithLine: configuration.assembleWith == .line,
-            progress: progress
-        )
-        let (input, output, objectEvents) = (
-            object.input.uri.description, object.output.description, options.objectEvents
-        )
-        let report: @Sendable (ObjectEvent.Kind) async -> Void = {
-            await objectEvents?(ObjectEvent(input: input, output: output, kind: $0))
-        }
-        group.addTask {
-            if let reason = await assembler.assemble(
-                events,
-                abandoned: abandoned,
-                beforeCommit: { await report(.committing) }
-            ) {
-                if Task.isCancelled {
-                    // Interrupted by a stop, not failed: a resumed run does it again.
-                    progress.update { $0.objectsStopped += 1 }
-                    return
-                }
-                recordFailure(index, input, reason)
-                progress.update { $0.objectsFailed += 1 }
-                await report(.failed(reason: reason))
-            } else {
-                progress.update { $0.objectsCompleted += 1 }
-                await report(.completed)
-            }
-        }
-        var dispatched = 0
-        var holdingSlot = true
-        do {
-            let stream = try await openRecordStream(
-                try stores.store(for: object.input.uri),
-                object.input.uri,
-                compression: configuration.compression
-            )
-            var batcher = MiniBatcher(
-                source: stream,
-                splitType: configuration.splitType,
-                strategy: parameters.batchStrategy,
-                maxPayloadBytes: MiniBatcher.payloadBytes(megabytes: parameters.maxPayloadInMB),
-                objectName: object.input.uri.description,
-                csvQuoting: processor.settings.csvQuoting,
-                header: processor.settings.header
-            )
-            while let batch = try await batcher.next() {
-                let (body, header) = (try processor.request(for: batch, header: batcher.header), batcher.header)
-                if !holdingSlot { try await lane.acquireSlot() }
-                holdingSlot = false
-                if abandoned.isSet {
-                    lane.releaseUnusedSlot()
-                    break
-                }
-                dispatched += 1
-                let (configuration, instance, progress) = (self.configuration, lane.instance, self.progress)
-                group.addTask {
-                    let answer: Result<ByteBuffer, any Error>
-                    let sent = ContinuousClock.now
-                    do {
-                        let response = try await client.invoke(
-                            instance,
-                            body: body,
-                            contentType: configuration.contentType,
-                            accept: configuration.accept,
-                            timeout: .seconds(configuration.invocationTimeoutSeconds),
-                            maxRetries: configuration.invocationMaxRetries
-                        )
-                        answer = .success(try processor.output(response, for: batch, header: header))
-                    } catch {
-                        answer = .failure(error)
-                    }
-                    lane.requests.release()
-                    let elapsed = ContinuousClock.now - sent
-                    progress.update { snapshot in
-                        snapshot.invocationLatency.observe(seconds: elapsed.seconds)
-                        if case .failure(let error) = answer, !(error is CancellationError) {
-                            snapshot.modelErrors += 1
-                            snapshot.recordsFailed += batch.recordCount
-                        }
-                        if let slot = snapshot.instances.firstIndex(where: { $0.name == instance.name }) {
-                            snapshot.instances[slot].invocations += 1
-                        }
-                    }
-                    sink.yield(.answer(batch.info, answer))
-                }
-            }
-            if holdingSlot { lane.releaseUnusedSlot() }
-            sink.yield(.dispatched(count: dispatched))
-        } catch {
-            if holdingSlot { lane.releaseUnusedSlot() }
-            sink.yield(.readFailed(error, dispatched: dispatched))
-            if error is CancellationError { throw error }
-        }
-    }
-}
-
-/// A model instance and the slots for sending it batches. A slot is two permits: one of
-/// `requests` (`MaxConcurrentTransforms`), given back as soon as the answer arrives, and one of
-/// `unwritten`, given back once the answer is written in order (or dropped). So an answer that
-/// arrives early, waiting for an earlier one, does not keep the instance idle (it did at the end
-/// of every object), and the answers waiting to be put in order stay bounded.
-final class Lane: Sendable {
-    let instance: any ModelInstance
-    let requests: AsyncSemaphore
-    let unwritten: AsyncSemaphore
-
-    init(instance: any ModelInstance, maxConcurrentTransforms: Int) {
-        self.instance = instance
-        requests = AsyncSemaphore(permits: maxConcurrentTransforms)
-        unwritten = AsyncSemaphore(permits: 2 * maxConcurrentTransforms)
-    }
-
-    func acquireSlot() async throws {
-        try await unwritten.acquire()
-        do {
-            try await requests.acquire()
-        } catch {
-            unwritten.release()
-            throw error
-        }
-    }
-
-    /// For a slot taken but no batch sent with it.
-    func releaseUnusedSlot() {
-        requests.release()
-        unwritten.release()
-    }
-}
-
-/// Set once an object has failed, so its remaining batches are not sent.
-final class AbandonFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    var isSet: Bool { flag.load(ordering: .relaxed) }
-    func set() { flag.store(true, ordering: .relaxed) }
-}
-
-/// The objects not yet handed out, in input order.
-final class ObjectQueue: Sendable {
-    private let objects: [PlannedObject]
-    private let cursor = Mutex(0)
-
-    init(_ objects: [PlannedObject]) { self.objects = objects }
-
-    func next() -> (Int, PlannedObject)? {
-        cursor.withLock { cursor in
-            guard cursor < objects.count else { return nil }
-            defer { cursor += 1 }
-            return (cursor, objects[cursor])
-        }
-    }
-
-    func remaining() -> [(Int, PlannedObject)] {
-        cursor.withLock { cursor in
-            defer { cursor = objects.count }
-            return (cursor..<objects.count).map { ($0, objects[$0]) }
-        }
-    }
-}
-
-struct BatchInfo: Sendable {
-    var sequenceNumber: Int
-    var firstRecord: Int
-    var recordCount: Int
-    var byteOffset: Int64
-    var bytes: Int
-}
-
-extension MiniBatch {
-    var info: BatchInfo {
-        BatchInfo(
-            sequenceNumber: sequenceNumber,
-            firstRecord: firstRecord,
-            recordCount: recordCount,
-            byteOffset: byteOffset,
-            bytes: payload.readableBytes
-        )
-    }
-}
-
-enum AssemblyEvent: Sendable {
-    case answer(BatchInfo, Result<ByteBuffer, any Error>)
-    case dispatched(count: Int)
-    case readFailed(any Error, dispatched: Int)
 }
 
 extension Duration {

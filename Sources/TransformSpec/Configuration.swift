@@ -252,6 +252,7 @@ public struct TransformJobConfiguration: Sendable {
         self.inputFilter = processing?.InputFilter ?? "$"
         self.outputFilter = processing?.OutputFilter ?? "$"
         self.joinsInput = processing?.JoinSource == "Input"
+        _ = try EngineSettings(environment: environment)  // refused now, not once the instances are up
         self.dataProcessing = try DataProcessingSettings(
             inputFilter: inputFilter,
             outputFilter: outputFilter,

@@ -33,3 +33,30 @@ public enum NumericSetting {
     public static let maxModelBytesName = "BATCHFORM_MAX_MODEL_BYTES"
     public static let defaultMaxModelBytes: Int64 = 100 << 30
 }
+
+/// The engine's `BATCHFORM_*` settings of a job's Environment (the model's, with the job's on top).
+public struct EngineSettings: Sendable, Equatable {
+    /// How often one instance's model server is started again after it dies.
+    public var maxInstanceRestarts: Int
+    /// GPUs each local instance gets; nil splits the machine's GPUs round-robin.
+    public var gpusPerInstance: Int?
+
+    public static let maxInstanceRestartsName = "BATCHFORM_MAX_INSTANCE_RESTARTS"
+    public static let gpusPerInstanceName = "BATCHFORM_GPUS_PER_INSTANCE"
+    public static let defaultMaxInstanceRestarts = 3
+
+    public init(environment: [String: String]) throws(ValidationException) {
+        maxInstanceRestarts = Int(
+            try NumericSetting.integer(
+                Self.maxInstanceRestartsName,
+                in: environment,
+                default: Int64(Self.defaultMaxInstanceRestarts),
+                range: 0...1000
+            )
+        )
+        gpusPerInstance =
+            environment[Self.gpusPerInstanceName] == nil
+            ? nil
+            : Int(try NumericSetting.integer(Self.gpusPerInstanceName, in: environment, default: 1, range: 1...64))
+    }
+}

@@ -61,6 +61,11 @@ struct TransformCommand: AsyncParsableCommand {
     @Option(help: "ModelClientConfig.InvocationsMaxRetries, 0 to 3 (default 3): timeouts, 5xx and lost connections.")
     var maxRetries: Int?
     @Option(help: "Seconds to wait for the model's first healthy /ping.") var startupTimeout: Int = 300
+    @Option(
+        help:
+            "How often each instance's model server is started again after it dies (default 3; job Environment BATCHFORM_MAX_INSTANCE_RESTARTS)."
+    )
+    var maxInstanceRestarts: Int?
     @Option(help: "Where the job's log (batchform.log) and model server logs go (default ./batchform-logs/<job>/).")
     var logDir: String?
     @Option(
@@ -238,6 +243,11 @@ struct TransformCommand: AsyncParsableCommand {
             jobRequest.ModelClientConfig = client
         }
         if !env.isEmpty { jobRequest.Environment = (jobRequest.Environment ?? [:]).merging(try pairs(env)) { $1 } }
+        if let maxInstanceRestarts {
+            jobRequest.Environment = (jobRequest.Environment ?? [:]).merging(
+                [EngineSettings.maxInstanceRestartsName: String(maxInstanceRestarts)]
+            ) { $1 }
+        }
 
         if modelRequest.ModelName == nil {
             modelRequest.ModelName = jobRequest.ModelName ?? "batchform-model"

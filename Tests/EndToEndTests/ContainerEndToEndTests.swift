@@ -133,7 +133,8 @@ struct ContainerEndToEndTests {
 
     @Test func ctrlCLeavesNoContainerBehind() async throws {
         let harness = try Harness()
-        try harness.write("in/a.txt", (0..<100).map { "line \($0)" }.joined(separator: "\n"))
+        // Long enough (at least 10 s over both instances) to be interrupted after the first progress line.
+        try harness.write("in/a.txt", (0..<400).map { "line \($0)" }.joined(separator: "\n"))
         let process = try harness.start([
             "--job-name", "interrupted", "--input", "in/", "--output", "out", "--image", ContainerFixture.image,
             "--split-type", "Line", "--strategy", "SingleRecord", "--instance-count", "2", "--model-env",

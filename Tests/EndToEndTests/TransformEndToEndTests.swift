@@ -289,12 +289,15 @@ let linesB = ["alpha", "beta\r", "gamma"]
         #expect(harness.modelServerPIDs().allSatisfy { !isAlive($0) })
     }
 
-    @Test func aModelThatCrashesMidJobIsReportedWithItsExitStatus() async throws {
+    @Test func aModelThatKeepsCrashingIsReportedWithItsExitStatus() async throws {
         let harness = try Harness()
         try harness.write("in/a.txt", "1\n2\n3\n")
         try harness.write("in/b.txt", "4\n")
         let result = try await harness.run(
-            ["--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord"],
+            [
+                "--input", "in/", "--output", "out", "--split-type", "Line", "--strategy", "SingleRecord",
+                "--max-instance-restarts", "0",
+            ],
             environment: ["TEST_CRASH_AFTER": "2"]
         )
         #expect(result.status == 1)

@@ -44,9 +44,9 @@ import Testing
         let dockerArguments = docker.runArguments(name: "n", port: 1, launch: gpuLaunch, variables: [])
         #expect(dockerArguments.joined(separator: " ").contains("--gpus all"))
         #expect(!docker.runArguments(name: "n", port: 1, launch: launch, variables: []).contains("--gpus"))
-        #expect(ContainerRuntime.isGPU(instanceType: "ml.p4d.24xlarge"))
-        #expect(!ContainerRuntime.isGPU(instanceType: "ml.inf2.xlarge"))
-        #expect(!ContainerRuntime.isGPU(instanceType: "ml.c5.large"))
+        #expect(GPUAssignment.isGPU(instanceType: "ml.p4d.24xlarge"))
+        #expect(!GPUAssignment.isGPU(instanceType: "ml.inf2.xlarge"))
+        #expect(!GPUAssignment.isGPU(instanceType: "ml.c5.large"))
     }
 
     @Test func containerNamesComeFromTheJobAndInstance() {

@@ -1,0 +1,224 @@
+import Foundation
+import Logging
+import ModelRuntime
+import NIOCore
+import ObjectStorage
+import Records
+import Synchronization
+import TransformSpec
+
+/// Moves a plan's work through the instances. Objects are read one after another, in plan
+/// order; each of their mini-batches goes to whichever instance has a free slot (`InstancePool`),
+/// so one big object keeps every instance busy. Read-ahead is bounded by the answers not yet
+/// written (`AnswerPermit`, two per slot), and each object's answers are put back in order and
+/// written by its own `OrderedAssembler`.
+struct BatchScheduler: Sendable {
+    let configuration: TransformJobConfiguration
+    let parameters: ResolvedParameters
+    let processor: DataProcessor
+    /// The store for an input or output location (`ObjectStores.store(for:)`; tests put faults in it).
+    let store: @Sendable (ObjectURI) throws -> any ObjectStore
+    let pool: InstancePool
+    let progress: JobProgress
+    let logger: Logger
+    /// Told as each object ends; `.committing` comes before the commit.
+    let objectEvents: (@Sendable (ObjectEvent) async -> Void)?
+
+    /// Room for answers sent but not yet written: two per slot.
+    let room: AsyncSemaphore
+
+    init(
+        configuration: TransformJobConfiguration,
+        parameters: ResolvedParameters,
+        processor: DataProcessor,
+        store: @escaping @Sendable (ObjectURI) throws -> any ObjectStore,
+        pool: InstancePool,
+        progress: JobProgress,
+        logger: Logger,
+        objectEvents: (@Sendable (ObjectEvent) async -> Void)?
+    ) {
+        self.configuration = configuration
+        self.parameters = parameters
+        self.processor = processor
+        self.store = store
+        self.pool = pool
+        self.progress = progress
+        self.logger = logger
+        self.objectEvents = objectEvents
+        room = AsyncSemaphore(permits: 2 * pool.totalSlots)
+    }
+
+    /// Runs every object of `plan`; returns the ones that failed, in plan order. Throws only
+    /// `CancellationError`.
+    func run(_ plan: TransformPlan) async throws -> [ObjectFailure] {
+        let failures = Mutex<[Int: ObjectFailure]>([:])
+        try await withThrowingDiscardingTaskGroup { group in
+            for (index, object) in plan.objects.enumerated() {
+                try Task.checkCancellation()
+                if pool.allRetired {
+                    failures.withLock {
+                        $0[index] = ObjectFailure(
+                            object: object.input.uri.description,
+                            error: InstancePool.noInstancesError
+                        )
+                    }
+                    progress.update { $0.objectsFailed += 1 }
+                    continue
+                }
+                try await dispatch(object, group: &group, room: room) { error in
+                    failures.withLock { $0[index] = ObjectFailure(object: object.input.uri.description, error: error) }
+                }
+            }
+        }
+        return failures.withLock { $0.sorted { $0.key < $1.key }.map(\.value) }
+    }
+
+    /// Starts the object's assembler, then reads and sends its batches, each as a task of `group`.
+    private func dispatch(
+        _ object: PlannedObject,
+        group: inout ThrowingDiscardingTaskGroup<any Error>,
+        room: AsyncSemaphore,
+        recordFailure: @escaping @Sendable (TransformError) -> Void
+    ) async throws {
+        let (events, sink) = AsyncStream<AssemblyEvent>.makeStream()
+        let abandoned = AbandonFlag()
+        let assembler = OrderedAssembler(
+            object: object,
+            store: try store(object.output),
+            processor: processor,
+            assembleWithLine: configuration.assembleWith == .line,
+            progress: progress
+        )
+        let (input, output, objectEvents, progress) = (
+            object.input.uri.description, object.output.description, self.objectEvents, self.progress
+        )
+        let report: @Sendable (ObjectEvent.Kind) async -> Void = {
+            await objectEvents?(ObjectEvent(input: input, output: output, kind: $0))
+        }
+        group.addTask {
+            guard
+                let error = await assembler.assemble(
+                    events,
+                    abandoned: abandoned,
+                    beforeCommit: { await report(.committing) }
+                )
+            else {
+                progress.update { $0.objectsCompleted += 1 }
+                await report(.completed)
+                return
+            }
+            if Task.isCancelled {
+                // Interrupted by a stop, not failed: a resumed run does it again.
+                progress.update { $0.objectsStopped += 1 }
+                return
+            }
+            recordFailure(error)
+            progress.update { $0.objectsFailed += 1 }
+            await report(.failed(reason: error.message))
+        }
+        var dispatched = 0
+        do {
+            var batches = try await ObjectBatches(
+                object,
+                store: try store(object.input.uri),
+                configuration: configuration,
+                parameters: parameters,
+                processor: processor
+            )
+            while let batch = try await batches.next() {
+                let permit = try await AnswerPermit.acquire(from: room)
+                if abandoned.isSet { break }
+                dispatched += 1
+                group.addTask {
+                    let answer: Result<ByteBuffer, TransformError>
+                    switch try await send(batch) {
+                    case .success(let body):
+                        answer = Result { () throws(TransformError) in try assembler.shape(body, for: batch) }
+                    case .failure(let error):
+                        answer = .failure(error)
+                    }
+                    sink.yield(.answer(batch.info, answer, permit))
+                }
+            }
+            sink.yield(.dispatched(count: dispatched))
+        } catch is CancellationError {
+            sink.yield(.dispatched(count: dispatched))
+            throw CancellationError()
+        } catch {
+            let failure =
+                error as? TransformError
+                ?? TransformError(.inputFailed, "\(error)", cause: error)
+            sink.yield(.readFailed(failure, dispatched: dispatched))
+        }
+    }
+
+    /// Sends one batch until it is answered or out of attempts (`InvocationsMaxRetries`), each
+    /// attempt on whichever instance has a free slot. A model server that died is started again
+    /// before the batch is retried; the crash counts as an attempt. Throws only `CancellationError`.
+    func send(_ batch: OutgoingBatch) async throws -> Result<ByteBuffer, TransformError> {
+        var attempt = 0
+        while true {
+            attempt += 1
+            let slot: Slot
+            do {
+                slot = try await pool.acquire()
+            } catch let error as TransformError {
+                return .failure(error)
+            }
+            let (instance, generation) = (slot.instance, slot.generation)
+            let endpoint = pool.endpoints[instance]
+            let sent = ContinuousClock.now
+            let outcome: Result<ByteBuffer, any Error>
+            do {
+                outcome = .success(try await endpoint.invoke(batch.body))
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                outcome = .failure(error)
+            }
+            slot.giveBack()
+            let elapsed = ContinuousClock.now - sent
+            progress.update { snapshot in
+                snapshot.invocationLatency.observe(seconds: elapsed.seconds)
+                if instance < snapshot.instances.count { snapshot.instances[instance].invocations += 1 }
+            }
+            let error: any Error
+            switch outcome {
+            case .success(let body): return .success(body)
+            case .failure(let failure): error = failure
+            }
+            let retryable = (error as? RuntimeError)?.isRetryable ?? true
+            let dropped = (error as? RuntimeError)?.code == .connectionFailed
+            if retryable, dropped ? await hasExited(endpoint) : endpoint.exitDescription() != nil {
+                try await pool.recover(instance: instance, generation: generation)
+            }
+            if !retryable || attempt > configuration.invocationMaxRetries {
+                progress.update {
+                    $0.modelErrors += 1
+                    $0.recordsFailed += batch.info.recordCount
+                }
+                return .failure(
+                    TransformError.invocation(
+                        error,
+                        batch: batch.info,
+                        attempts: attempt,
+                        timeoutSeconds: configuration.invocationTimeoutSeconds
+                    )
+                )
+            }
+            // Exponential backoff with jitter: 0.1 s, 0.2 s, 0.4 s ... capped at 2 s.
+            let base = min(2.0, 0.1 * pow(2.0, Double(attempt - 1)))
+            try await Task.sleep(for: .seconds(base * Double.random(in: 0.5...1.0)))
+        }
+    }
+
+    /// Whether the endpoint's model server has ended. A dropped connection can come a moment
+    /// before the process is seen to end, so this looks again for up to half a second.
+    private func hasExited(_ endpoint: any ModelEndpoint) async -> Bool {
+        for _ in 0..<10 {
+            if endpoint.exitDescription() != nil { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return endpoint.exitDescription() != nil
+    }
+}
