@@ -1,6 +1,8 @@
 // A model server that costs almost nothing, so benchmarks measure the engine: it counts the
 // records (lines) of each /invocations body and answers one short line ("0\n") per record.
 // With TRIVIAL_ECHO=1 it answers the body itself, for benchmarks whose outputs must be large.
+// With TRIVIAL_DELAY_MS=N each answer to /invocations comes N ms late (a timer, not a blocked
+// thread), standing in for a model with a fixed time per batch, such as one on a GPU.
 // Started as `trivial-model-server serve`, on SAGEMAKER_BIND_TO_PORT.
 import Foundation
 import NIOCore
@@ -14,6 +16,7 @@ final class TrivialModelHandler: ChannelInboundHandler {
     /// "0\n" repeated, sliced for each answer instead of built anew.
     private static let answers = ByteBuffer(string: String(repeating: "0\n", count: 4 << 20))
     private static let echo = ProcessInfo.processInfo.environment["TRIVIAL_ECHO"] == "1"
+    private static let delay = Int64(ProcessInfo.processInfo.environment["TRIVIAL_DELAY_MS"] ?? "0") ?? 0
     private var received = ByteBuffer()
     private var uri = ""
     private var keepAlive = true
@@ -42,28 +45,39 @@ final class TrivialModelHandler: ChannelInboundHandler {
                 bytes += raw.count
             }
         case .end:
-            let status: HTTPResponseStatus
-            var answer = ByteBuffer()
-            switch uri {
-            case "/ping": status = .ok
-            case "/invocations":
-                status = .ok
-                let records = newlines + (bytes > 0 && lastByte != 10 ? 1 : 0)
-                answer = Self.echo ? received : Self.answers.getSlice(at: 0, length: min(records, 4 << 20) * 2)!
-            default: status = .notFound
+            if Self.delay > 0, uri == "/invocations" {
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .milliseconds(Self.delay)) {
+                    bound.value.0.respond(context: bound.value.1)
+                }
+            } else {
+                respond(context: context)
             }
-            var headers = HTTPHeaders([
-                ("Content-Length", String(answer.readableBytes)), ("Content-Type", "text/plain"),
-            ])
-            if !keepAlive { headers.add(name: "Connection", value: "close") }
-            context.write(
-                wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
-                promise: nil
-            )
-            if answer.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(answer))), promise: nil) }
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            if !keepAlive { context.close(promise: nil) }
         }
+    }
+
+    private func respond(context: ChannelHandlerContext) {
+        let status: HTTPResponseStatus
+        var answer = ByteBuffer()
+        switch uri {
+        case "/ping": status = .ok
+        case "/invocations":
+            status = .ok
+            let records = newlines + (bytes > 0 && lastByte != 10 ? 1 : 0)
+            answer = Self.echo ? received : Self.answers.getSlice(at: 0, length: min(records, 4 << 20) * 2)!
+        default: status = .notFound
+        }
+        var headers = HTTPHeaders([
+            ("Content-Length", String(answer.readableBytes)), ("Content-Type", "text/plain"),
+        ])
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))),
+            promise: nil
+        )
+        if answer.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(answer))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        if !keepAlive { context.close(promise: nil) }
     }
 }
 
