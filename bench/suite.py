@@ -13,6 +13,10 @@ of each after another); tables show medians:
   pipeline   the same rows, 10x as many, through the trivial native model server: the engine alone.
   small      200,000 JSON Lines records, SingleRecord, MaxConcurrentTransforms 16, trivial server.
   memory     one 2 GB CSV file (and a 1 GB one, to show RSS does not grow) through the trivial server.
+  scaleout   one 1 GB CSV through the trivial server answering each 6 MB batch 250 ms late (a model
+             with a fixed time per batch, as on a GPU), MaxConcurrentTransforms 1, at 1, 2 and 4
+             instances. The work phase is the wall time less the same job's start+stop on one row;
+             outputs (the records echoed) must be byte-identical at every instance count.
 
 Wall time includes start-up and shut-down for every contender; "start+stop s" (tabular) is the
 same contender's wall time on a one-row input, i.e. its start-up and shut-down. "CPU s" is split
@@ -399,6 +403,64 @@ def memory(options, binary, server):
     return results
 
 
+SCALEOUT_DELAY_MS = 250
+
+
+def scaleout(options, binary, server):
+    folder = os.path.join(options.data_dir, "scaleout")
+    input_dir = os.path.join(folder, "input")
+    make_input(os.path.join(input_dir, "data.csv"), 1 << 30)
+    tiny_dir = os.path.join(folder, "tiny")
+    os.makedirs(tiny_dir, exist_ok=True)
+    with open(os.path.join(tiny_dir, "one.csv"), "w") as f:
+        f.write("1\n")
+    env = {**os.environ, "TRIVIAL_ECHO": "1", "TRIVIAL_DELAY_MS": str(SCALEOUT_DELAY_MS)}
+
+    def job(source, out, instances):
+        def run():
+            shutil.rmtree(out, ignore_errors=True)
+            return measure([binary, "transform", "--image", server, "--input", source + "/", "--output", out,
+                            "--split-type", "Line", "--content-type", "text/csv", "--strategy", "MultiRecord",
+                            "--max-payload-mb", "6", "--max-concurrent", "1", "--instance-count", str(instances),
+                            "--log-dir", out + "-logs"], env=env)
+        return run
+
+    results, digests = [], {}
+    for instances in (1, 2, 4):
+        out = os.path.join(folder, f"out-{instances}")
+        start_stop = repeat(options.runs, job(tiny_dir, os.path.join(folder, f"tiny-out-{instances}"), instances))
+        median = repeat(options.runs, job(input_dir, out, instances))
+        digests[instances] = file_digest(os.path.join(out, "data.csv.out"))
+        result = {"workload": f"scaleout x{instances}", "contender": "batchform + 250 ms/batch server",
+                  "rows": count_lines(os.path.join(input_dir, "data.csv")), "input_mb": 1024, **median,
+                  "start_stop_s": start_stop["wall_s"]}
+        result["work_s"] = median["wall_s"] - start_stop["wall_s"]
+        results.append(result)
+        print_row(result)
+    identical = len(set(digests.values())) == 1 and digests[1] == file_digest(os.path.join(input_dir, "data.csv"))
+    for result in results:
+        result["output_identical"] = identical
+        result["work_speedup"] = results[0]["work_s"] / result["work_s"]
+    print(f"scaleout work phase: " + ", ".join(f"x{r['workload'][-1]} {r['work_s']:.1f} s ({r['work_speedup']:.2f}x)"
+                                             for r in results) + f"; outputs identical: {identical}")
+    return results
+
+
+def file_digest(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def count_lines(path):
+    with open(path, "rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
+
+
 # MARK: - Report
 
 HEADER = (f"{'workload':<16} {'contender':<28} {'wall s':>8} {'start+stop s':>13} {'rows/s':>11} {'MB/s':>8} "
@@ -441,6 +503,12 @@ def targets(results):
         r = by.get((f"memory {size} GB", "batchform + trivial server"))
         if r:
             checks.append((f"memory {size} GB peak RSS MB", r["peak_rss_mb"], "<= 300", r["peak_rss_mb"] <= 300))
+    one, four = by.get(("scaleout x1", "batchform + 250 ms/batch server")), by.get(("scaleout x4", "batchform + 250 ms/batch server"))
+    if one and four:
+        speedup = one["work_s"] / four["work_s"]
+        checks.append(("scaleout work phase 1 -> 4 instances", speedup, ">= 3.5", speedup >= 3.5))
+        checks.append(("scaleout outputs identical (1 = yes)", float(four["output_identical"]), "= 1", four["output_identical"]))
+        checks.append(("scaleout peak RSS MB at 4 instances", four["peak_rss_mb"], "<= 300", four["peak_rss_mb"] <= 300))
     print("\ntarget                                          measured   target    met")
     for name, value, target, met in checks:
         print(f"{name:<46} {value:>9.2f}   {target:<9} {'yes' if met else 'NO'}")
@@ -458,6 +526,13 @@ def markdown(results, checks):
         own = f"{r['own_cpu_s']:.2f}" if ours else "–"
         lines.append(f"| {r['workload']} | {r['contender']} | {r['wall_s']:.2f} | {start_stop} | {r['rows'] / r['wall_s']:,.0f} "
                      f"| {r['input_mb'] / r['wall_s']:.1f} | {rss} | {own} | {r['other_cpu_s']:.2f} |")
+    scaled = [r for r in results if r["workload"].startswith("scaleout")]
+    if scaled:
+        lines += ["", "| scale-out | wall s | start+stop s | work s | work speedup | peak RSS MB | outputs identical |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
+        for r in scaled:
+            lines.append(f"| {r['workload']} | {r['wall_s']:.2f} | {r['start_stop_s']:.2f} | {r['work_s']:.2f} "
+                         f"| {r['work_speedup']:.2f}x | {r['peak_rss_mb']:.1f} | {'yes' if r['output_identical'] else 'no'} |")
     lines += ["", "| target | measured | required | met |", "|---|---:|---|---|"]
     for c in checks:
         lines.append(f"| {c['target']} | {c['measured']:,.2f} | {c['required']} | {'yes' if c['met'] else '**no**'} |")
@@ -466,7 +541,7 @@ def markdown(results, checks):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workloads", nargs="+", default=["tabular", "pipeline", "small", "memory"])
+    parser.add_argument("--workloads", nargs="+", default=["tabular", "pipeline", "small", "memory", "scaleout"])
     parser.add_argument("--models", nargs="+", default=["linear", "forest"])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--best-payload-mb", default="12")
@@ -488,6 +563,8 @@ def main():
         results += small_records(options, binary, server)
     if "memory" in options.workloads:
         results += memory(options, binary, server)
+    if "scaleout" in options.workloads:
+        results += scaleout(options, binary, server)
     checks = targets(results)
     path = save_results("suite", {"measurements": results, "targets": checks})
     with open(path.removesuffix(".json") + ".md", "w") as f:

@@ -135,3 +135,57 @@ import Glibc
         #expect(harness.modelServerPIDs().count == 3, "two servers, and one started again")
     }
 }
+
+/// Local instances of a GPU instance type split the machine's GPUs, found with a fake
+/// `nvidia-smi` on PATH.
+@Suite struct GPUSharingEndToEndTests {
+    func fakeNvidiaSmi(in harness: Harness, gpus: Int) throws -> String {
+        let lines = (0..<gpus).map { "echo \"GPU \($0): NVIDIA A10G (UUID: GPU-\($0)\($0)\($0))\"" }
+        try harness.write("bin/nvidia-smi", "#!/bin/sh\n" + lines.joined(separator: "\n") + "\n")
+        chmod(harness.root + "/bin/nvidia-smi", 0o755)
+        return harness.root + "/bin:" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+    }
+
+    func visibleDevices(_ harness: Harness) -> [String] {
+        harness.environments().map { $0["CUDA_VISIBLE_DEVICES"] ?? "unset" }.sorted()
+    }
+
+    @Test func fourGPUsAndFourInstancesGiveOneGPUEach() async throws {
+        let harness = try Harness()
+        try harness.write("in/a.txt", "1\n2\n")
+        let path = try fakeNvidiaSmi(in: harness, gpus: 4)
+        let result = try await harness.run(
+            ["--input", "in/", "--output", "out", "--instance-count", "4", "--instance-type", "ml.g5.xlarge"],
+            environment: ["PATH": path]
+        )
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(visibleDevices(harness) == ["0", "1", "2", "3"])
+    }
+
+    @Test func gpusPerInstanceOverridesTheSplit() async throws {
+        let harness = try Harness()
+        try harness.write("in/a.txt", "1\n")
+        let path = try fakeNvidiaSmi(in: harness, gpus: 4)
+        let result = try await harness.run(
+            [
+                "--input", "in/", "--output", "out", "--instance-count", "2", "--instance-type", "ml.p3.8xlarge",
+                "--env", "BATCHFORM_GPUS_PER_INSTANCE=2",
+            ],
+            environment: ["PATH": path]
+        )
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(visibleDevices(harness) == ["0,1", "2,3"])
+    }
+
+    @Test func aCPUInstanceTypeGetsNoGPUs() async throws {
+        let harness = try Harness()
+        try harness.write("in/a.txt", "1\n")
+        let path = try fakeNvidiaSmi(in: harness, gpus: 4)
+        let result = try await harness.run(
+            ["--input", "in/", "--output", "out", "--instance-count", "2", "--instance-type", "ml.m5.xlarge"],
+            environment: ["PATH": path]
+        )
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(visibleDevices(harness) == ["unset", "unset"])
+    }
+}

@@ -49,6 +49,78 @@ import Testing
         #expect(!GPUAssignment.isGPU(instanceType: "ml.c5.large"))
     }
 
+    @Test func anInstancesShareOfTheGPUsIsPassedByDevice() throws {
+        var gpuLaunch = launch
+        gpuLaunch.instanceType = "ml.g5.xlarge"
+        gpuLaunch.gpus = ["1", "3"]
+        let podman = try ContainerRuntime(image: "i", engine: ContainerEngine(executable: "/usr/bin/podman"))
+        let docker = try ContainerRuntime(image: "i", engine: ContainerEngine(executable: "/usr/local/bin/docker"))
+        let podmanArguments = podman.runArguments(name: "n", port: 1, launch: gpuLaunch, variables: [])
+        #expect(podmanArguments.joined(separator: " ").contains("--device nvidia.com/gpu=1 --device nvidia.com/gpu=3"))
+        #expect(!podmanArguments.contains("nvidia.com/gpu=all"))
+        let dockerArguments = docker.runArguments(name: "n", port: 1, launch: gpuLaunch, variables: [])
+        #expect(dockerArguments.joined(separator: " ").contains("--gpus device=1,3"))
+    }
+
+    @Test func theGPUsAreSplitRoundRobinUnlessEachInstanceIsGivenACount() {
+        let four = ["0", "1", "2", "3"]
+        #expect(
+            GPUAssignment.split(devices: four, instances: 4, instanceType: "ml.p3.8xlarge", gpusPerInstance: nil)
+                == [["0"], ["1"], ["2"], ["3"]]
+        )
+        #expect(
+            GPUAssignment.split(devices: four, instances: 2, instanceType: "ml.g5.12xlarge", gpusPerInstance: nil)
+                == [["0", "2"], ["1", "3"]]
+        )
+        #expect(
+            GPUAssignment.split(
+                devices: ["0", "1"],
+                instances: 3,
+                instanceType: "ml.g4dn.xlarge",
+                gpusPerInstance: nil
+            )
+                == [["0"], ["1"], ["0"]]
+        )
+        #expect(
+            GPUAssignment.split(devices: four, instances: 2, instanceType: "ml.p4d.24xlarge", gpusPerInstance: 3)
+                == [["0", "1", "2"], ["3", "0", "1"]]
+        )
+        #expect(
+            GPUAssignment.split(devices: four, instances: 2, instanceType: "ml.m5.large", gpusPerInstance: nil)
+                == [nil, nil]
+        )
+        #expect(
+            GPUAssignment.split(devices: [], instances: 2, instanceType: "ml.p3.2xlarge", gpusPerInstance: nil)
+                == [nil, nil]
+        )
+    }
+
+    @Test func theMachinesGPUsComeFromCUDAVisibleDevicesElseNvidiaSmi() async throws {
+        let folder = NSTemporaryDirectory() + "gpus-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(
+            atPath: "\(folder)/nvidia-smi",
+            contents: Data(
+                """
+                #!/bin/sh
+                [ "$1" = "-L" ] || exit 2
+                echo "GPU 0: NVIDIA A10G (UUID: GPU-aaaa)"
+                echo "GPU 1: NVIDIA A10G (UUID: GPU-bbbb)"
+                echo "GPU 2: NVIDIA A10G (UUID: GPU-cccc)"
+
+                """.utf8
+            ),
+            attributes: [.posixPermissions: 0o755]
+        )
+        #expect(await GPUAssignment.visibleDevices(environment: ["PATH": folder]) == ["0", "1", "2"])
+        #expect(
+            await GPUAssignment.visibleDevices(environment: ["PATH": folder, "CUDA_VISIBLE_DEVICES": "2, 5"]) == [
+                "2", "5",
+            ]
+        )
+        #expect(await GPUAssignment.visibleDevices(environment: ["PATH": "/nonexistent"]).isEmpty)
+    }
+
     @Test func containerNamesComeFromTheJobAndInstance() {
         #expect(ContainerRuntime.containerName(job: "Nightly-Scores", index: 0) == "batchform-nightly-scores-1")
     }
