@@ -22,10 +22,16 @@ final class AsyncSemaphore: Sendable {
     var available: Int { state.withLock { $0.permits } }
 
     func acquire() async throws {
-        let id = state.withLock { state in
+        // A free permit is taken without suspending: no continuation, no cancellation record.
+        let id = state.withLock { state -> UInt64? in
+            if state.permits > 0, state.waiters.isEmpty {
+                state.permits -= 1
+                return nil
+            }
             state.nextID += 1
             return state.nextID
         }
+        guard let id else { return try Task.checkCancellation() }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 enum Decision { case granted, cancelled, waiting }

@@ -98,6 +98,16 @@ final class InstancePool: Sendable {
     /// Waits for a free slot on any serving instance. Throws `TransformError.noInstances` once
     /// every instance is retired, and `CancellationError` if the task is cancelled while waiting.
     func acquire() async throws -> Slot {
+        try Task.checkCancellation()
+        // A free slot is taken without suspending: no continuation, no cancellation record.
+        let immediate = state.withLock { state -> (instance: Int, generation: Int, inFlight: Int)? in
+            guard state.waiters.isEmpty, let instance = Self.freest(&state) else { return nil }
+            return (instance, state.generation[instance], Self.take(instance, &state))
+        }
+        if let immediate {
+            observe(immediate.instance, .serving, immediate.inFlight)
+            return Slot(instance: immediate.instance, generation: immediate.generation, pool: self)
+        }
         let id = state.withLock { state in
             state.nextID += 1
             return state.nextID
