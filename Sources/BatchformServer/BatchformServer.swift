@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 public import Logging
 import NIOCore
+import ObjectStorage
 import ServiceLifecycle
 public import TransformSpec
 import UnixSignals
@@ -126,6 +127,13 @@ public enum BatchformServer {
                 await JobLogs.render(job: job.name, store: store, logDirectory: settings.logDirectory(of: job.name))
             )
         }
+        router.get("/jobs/:name/record-errors") { _, context -> Response in
+            let name = try context.parameters.require("name")
+            guard let job = try await store.job(named: name) else {
+                return .text("Could not find transform job \"\(name)\".\n", status: .notFound)
+            }
+            return await RecordErrorsReport.response(for: job, settings: settings)
+        }
         return router
     }
 }
@@ -229,5 +237,29 @@ enum JobLogs {
             if !text.hasSuffix("\n") { text += "\n" }
         }
         return text
+    }
+}
+
+/// `GET /jobs/NAME/record-errors`: the job's record-errors report, from where the job wrote it
+/// (`BATCHFORM_RECORD_ERRORS_OUTPUT`, else `record-errors.jsonl` in the job's data).
+enum RecordErrorsReport {
+    static func response(for job: StoredJob, settings: ServerSettings) async -> Response {
+        let environment = (job.model.PrimaryContainer?.Environment ?? [:])
+            .merging(job.request.Environment ?? [:]) { $1 }
+        let location =
+            environment[EngineSettings.recordErrorsOutputName]
+            ?? settings.logDirectory(of: job.name) + "/record-errors.jsonl"
+        do {
+            let uri = try ObjectURI(parsing: location, workingDirectory: settings.workingDirectory)
+            let stores = ObjectStores(s3: settings.s3, confinement: settings.confinement)
+            let report = try await stores.store(for: uri).readAll(uri, upTo: 1 << 30)
+            return .text(String(buffer: report))
+        } catch {
+            let why =
+                (Int(environment[EngineSettings.maxRecordErrorsName] ?? "0") ?? 0) > 0
+                ? "it is written as the job ends, and \(location) cannot be read now: \(error)"
+                : "the job did not set \(EngineSettings.maxRecordErrorsName), so no record was isolated"
+            return .text("No record-errors report for transform job \"\(job.name)\": \(why).\n", status: .notFound)
+        }
     }
 }

@@ -116,6 +116,10 @@ struct SageMakerAPI: Sendable {
         try policy.check(configuration.inputURI, member: "TransformInput.DataSource.S3DataSource.S3Uri")
         try policy.check(configuration.outputPath, member: "TransformOutput.S3OutputPath")
         try policy.checkSubmitDirectory(in: configuration.environment, member: "Environment")
+        try policy.check(
+            configuration.environment[EngineSettings.recordErrorsOutputName],
+            member: "Environment \(EngineSettings.recordErrorsOutputName)"
+        )
         if try await store.job(named: configuration.name) != nil { throw duplicate(configuration.name) }
 
         // The inputs are listed now, as SageMaker does, so an empty or unreadable input is the
@@ -191,21 +195,9 @@ struct SageMakerAPI: Sendable {
     }
 
     static func progress(_ snapshot: JobProgress.Snapshot, of job: StoredJob) -> BatchformProgress {
-        let elapsed = (job.ended ?? Date().timeIntervalSince1970) - (job.started ?? job.created)
-        let allRead = snapshot.objectsCompleted == snapshot.objectsTotal && snapshot.objectsTotal > 0
-        return BatchformProgress(
-            Phase: snapshot.phase,
-            ObjectsTotal: snapshot.objectsTotal,
-            ObjectsCompleted: snapshot.objectsCompleted,
-            ObjectsFailed: snapshot.objectsFailed,
-            ObjectsResumed: snapshot.objectsSkipped,
-            RecordsProcessed: snapshot.recordsProcessed,
-            RecordsFailed: snapshot.recordsFailed,
-            RecordsTotal: allRead && snapshot.objectsSkipped == 0 ? snapshot.recordsProcessed : nil,
-            BytesProcessed: snapshot.bytesProcessed,
-            BytesTotal: snapshot.bytesTotal,
-            BytesPerSecond: elapsed > 0 ? (Double(snapshot.bytesProcessed) / elapsed).rounded() : 0,
-            Instances: snapshot.instances.map { .init(Name: $0.name, State: $0.state, Invocations: $0.invocations) }
+        BatchformProgress(
+            snapshot,
+            elapsedSeconds: (job.ended ?? Date().timeIntervalSince1970) - (job.started ?? job.created)
         )
     }
 

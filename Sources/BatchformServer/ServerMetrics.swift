@@ -14,12 +14,14 @@ final class ServerMetrics: Sendable {
         var records = 0
         var bytes: Int64 = 0
         var modelErrors = 0
+        var recordErrors = 0
         var latency = LatencyHistogram()
 
         mutating func add(_ snapshot: JobProgress.Snapshot) {
             records += snapshot.recordsProcessed
             bytes += snapshot.bytesProcessed
             modelErrors += snapshot.modelErrors
+            recordErrors += snapshot.recordErrors
             latency.add(snapshot.invocationLatency)
         }
     }
@@ -72,6 +74,12 @@ final class ServerMetrics: Sendable {
             "counter",
             "Invocations that failed after their retries.",
             [("", "\(totals.modelErrors)")]
+        )
+        metric(
+            "batchform_record_errors_total",
+            "counter",
+            "Records that failed alone, isolated from their batches (BATCHFORM_MAX_RECORD_ERRORS).",
+            [("", "\(totals.recordErrors)")]
         )
         var cumulative = 0
         var buckets: [(String, String)] = []

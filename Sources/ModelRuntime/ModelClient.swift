@@ -102,6 +102,7 @@ public final class ModelClient: Sendable {
                 "the model answered HTTP \(response.status)\(Self.quote(response.body))"
             )
             failure.httpStatus = response.status
+            failure.modelAnswer = String(decoding: response.body.readableBytesView.prefix(512), as: UTF8.self)
             throw failure
         }
         return response.body

@@ -10,6 +10,8 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The model's HTTP status, for `invocationFailed`: a 4xx is the request's fault (ClientError).
     public var httpStatus: Int?
+    /// The start of the body the model answered with that status.
+    public var modelAnswer: String?
     /// The underlying error, where one led to this.
     public var cause: (any Error & Sendable)?
     /// Where it was thrown (`Module/File.swift:line`), for bug reports; not part of the message.

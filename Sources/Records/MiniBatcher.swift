@@ -263,3 +263,44 @@ extension Double {
         self == rounded() ? String(Int(self)) : String(self)
     }
 }
+
+extension MiniBatch {
+    /// The batch cut in two at the record boundary nearest its middle, each half a slice of this
+    /// batch's bytes; nil for a batch of one record. Record errors are isolated this way.
+    public func halves(framing: RecordFraming) throws(RecordError) -> (MiniBatch, MiniBatch)? {
+        guard recordCount > 1 else { return nil }
+        let leftCount = recordCount / 2
+        let (payload, byteOffset) = (self.payload, self.byteOffset)
+        let cut = try payload.withUnsafeReadableBytes { bytes throws(RecordError) -> Int in
+            var position = 0
+            for _ in 0..<leftCount {
+                let rest = UnsafeRawBufferPointer(rebasing: bytes[position...])
+                guard
+                    case .record(let record) = try framing.scan(
+                        rest,
+                        atEnd: true,
+                        streamOffset: byteOffset + Int64(position)
+                    )
+                else { return position }
+                position += record.length
+            }
+            return position
+        }
+        guard cut > 0, cut < payload.readableBytes else { return nil }
+        let left = MiniBatch(
+            payload: payload.getSlice(at: payload.readerIndex, length: cut)!,
+            sequenceNumber: sequenceNumber,
+            firstRecord: firstRecord,
+            recordCount: leftCount,
+            byteOffset: byteOffset
+        )
+        let right = MiniBatch(
+            payload: payload.getSlice(at: payload.readerIndex + cut, length: payload.readableBytes - cut)!,
+            sequenceNumber: sequenceNumber,
+            firstRecord: firstRecord + leftCount,
+            recordCount: recordCount - leftCount,
+            byteOffset: byteOffset + Int64(cut)
+        )
+        return (left, right)
+    }
+}

@@ -26,6 +26,9 @@ struct BatchScheduler: Sendable {
 
     /// Room for answers sent but not yet written: two per slot.
     let room: AsyncSemaphore
+    /// The failed records, when records are isolated (`BATCHFORM_MAX_RECORD_ERRORS` > 0).
+    let recordErrors: RecordErrorLog?
+    let recordErrorPlaceholder: String?
 
     init(
         configuration: TransformJobConfiguration,
@@ -35,8 +38,12 @@ struct BatchScheduler: Sendable {
         pool: InstancePool,
         progress: JobProgress,
         logger: Logger,
-        objectEvents: (@Sendable (ObjectEvent) async -> Void)?
+        objectEvents: (@Sendable (ObjectEvent) async -> Void)?,
+        recordErrors: RecordErrorLog? = nil,
+        recordErrorPlaceholder: String? = nil
     ) {
+        self.recordErrors = recordErrors
+        self.recordErrorPlaceholder = recordErrorPlaceholder
         self.configuration = configuration
         self.parameters = parameters
         self.processor = processor
@@ -48,8 +55,8 @@ struct BatchScheduler: Sendable {
         room = AsyncSemaphore(permits: 2 * pool.totalSlots)
     }
 
-    /// Runs every object of `plan`; returns the ones that failed, in plan order. Throws only
-    /// `CancellationError`.
+    /// Runs every object of `plan`; returns the ones that failed, in plan order. Throws
+    /// `CancellationError`, or `recordErrorsExceeded` as soon as too many records have failed.
     func run(_ plan: TransformPlan) async throws -> [ObjectFailure] {
         let failures = Mutex<[Int: ObjectFailure]>([:])
         try await withThrowingDiscardingTaskGroup { group in
@@ -130,13 +137,7 @@ struct BatchScheduler: Sendable {
                 if abandoned.isSet { break }
                 dispatched += 1
                 group.addTask {
-                    let answer: Result<ByteBuffer, TransformError>
-                    switch try await send(batch) {
-                    case .success(let body):
-                        answer = Result { () throws(TransformError) in try assembler.shape(body, for: batch) }
-                    case .failure(let error):
-                        answer = .failure(error)
-                    }
+                    let answer = try await answer(to: batch, of: input, shapedBy: assembler)
                     sink.yield(.answer(batch.info, answer, permit))
                 }
             }
@@ -152,10 +153,114 @@ struct BatchScheduler: Sendable {
         }
     }
 
-    /// Sends one batch until it is answered or out of attempts (`InvocationsMaxRetries`), each
-    /// attempt on whichever instance has a free slot. A model server that died is started again
-    /// before the batch is retried; the crash counts as an attempt. Throws only `CancellationError`.
-    func send(_ batch: OutgoingBatch) async throws -> Result<ByteBuffer, TransformError> {
+    /// The batch's answer as it goes into the `.out`. When records are isolated
+    /// (`BATCHFORM_MAX_RECORD_ERRORS` > 0), a batch that fails after its retries is cut in two
+    /// and each half sent again, recursively, until each failure is one record: every other
+    /// record gets its real answer in its place, a failed one the placeholder or nothing. Throws
+    /// `CancellationError`, or `recordErrorsExceeded` once more records failed than allowed.
+    func answer(
+        to batch: OutgoingBatch,
+        of input: String,
+        shapedBy assembler: OrderedAssembler
+    ) async throws -> Result<ByteBuffer, TransformError> {
+        let (outcome, attempts) = try await send(batch, maxRetries: configuration.invocationMaxRetries)
+        let failure: TransformError
+        switch outcome {
+        case .success(let body): return Result { () throws(TransformError) in try assembler.shape(body, for: batch) }
+        case .failure(let error): failure = error
+        }
+        guard let recordErrors, failure.code == .modelRefused || failure.code == .modelFailed else {
+            progress.update { $0.recordsFailed += batch.info.recordCount }
+            return .failure(failure)
+        }
+        let pieces: [Piece]
+        do {
+            pieces = try await isolate(batch, failure: failure, attempts: attempts, input: input)
+        } catch let error as TransformError {
+            progress.update { $0.recordsFailed += batch.info.recordCount }
+            return .failure(error)
+        }
+        let failed = pieces.compactMap { if case .failed(_, let record) = $0 { record } else { nil } }
+        progress.update {
+            $0.recordsFailed += failed.count
+            $0.recordErrors += failed.count
+        }
+        if !failed.isEmpty {
+            let named = failed.prefix(3).map { "record \($0.record) (byte \($0.offset))" }.joined(separator: ", ")
+            logger.warning("\(failed.count) record(s) of \(input) failed alone: \(named)")
+        }
+        try recordErrors.add(failed, object: input)
+        return Result { () throws(TransformError) in
+            var body = ByteBuffer()
+            for piece in pieces {
+                let part: ByteBuffer
+                switch piece {
+                case .answered(let sub, let answer): part = try assembler.shape(answer, for: sub)
+                case .failed(let sub, _):
+                    guard let placeholder = recordErrorPlaceholder else { continue }
+                    // Line records keep their lines: the placeholder takes the failed record's line.
+                    let line = configuration.splitType == .line && !placeholder.hasSuffix("\n")
+                    part = try assembler.shape(ByteBuffer(string: line ? placeholder + "\n" : placeholder), for: sub)
+                }
+                body.writeImmutableBuffer(part)
+                if configuration.assembleWith == .line, part.readableBytesView.last != UInt8(ascii: "\n") {
+                    body.writeString("\n")
+                }
+            }
+            return body
+        }
+    }
+
+    /// A part of a batch after isolation: answered as a whole, or one record that failed alone.
+    enum Piece {
+        case answered(OutgoingBatch, ByteBuffer)
+        case failed(OutgoingBatch, RecordFailure)
+    }
+
+    /// Narrows a failed batch down to its failed records by bisection: O(k log n) requests for k
+    /// bad records among n. A half of several records is sent once; a single record gets the
+    /// usual retries. Throws `noInstances` (as a `TransformError`) or `CancellationError`.
+    private func isolate(
+        _ batch: OutgoingBatch,
+        failure: TransformError,
+        attempts: Int,
+        input: String
+    ) async throws -> [Piece] {
+        guard let (left, right) = try? batch.batch.halves(framing: processor.framing) else {
+            return [.failed(batch, RecordFailure(batch.info, input: input, error: failure, attempts: attempts))]
+        }
+        var pieces: [Piece] = []
+        for half in [left, right] {
+            let outgoing: OutgoingBatch
+            do {
+                outgoing = OutgoingBatch(
+                    batch: half,
+                    body: try processor.request(for: half, header: batch.header),
+                    header: batch.header
+                )
+            } catch {
+                throw TransformError(.inputFailed, "\(error)", cause: error)
+            }
+            let retries = half.recordCount == 1 ? configuration.invocationMaxRetries : 0
+            let (outcome, tries) = try await send(outgoing, maxRetries: retries)
+            switch outcome {
+            case .success(let body): pieces.append(.answered(outgoing, body))
+            case .failure(let error) where error.code == .noInstances: throw error
+            case .failure(let error):
+                pieces += try await isolate(outgoing, failure: error, attempts: tries, input: input)
+            }
+        }
+        return pieces
+    }
+
+    /// Sends one batch until it is answered or out of attempts (`maxRetries` more after the
+    /// first), each attempt on whichever instance has a free slot. A model server that died is
+    /// started again before the batch is retried; the crash counts as an attempt. Returns the
+    /// attempts made; throws only `CancellationError`.
+    func send(
+        _ batch: OutgoingBatch,
+        maxRetries: Int
+    ) async throws -> (Result<ByteBuffer, TransformError>, attempts: Int) {
         var attempt = 0
         while true {
             attempt += 1
@@ -163,7 +268,7 @@ struct BatchScheduler: Sendable {
             do {
                 slot = try await pool.acquire()
             } catch let error as TransformError {
-                return .failure(error)
+                return (.failure(error), attempt)
             }
             let (instance, generation) = (slot.instance, slot.generation)
             let endpoint = pool.endpoints[instance]
@@ -184,27 +289,24 @@ struct BatchScheduler: Sendable {
             }
             let error: any Error
             switch outcome {
-            case .success(let body): return .success(body)
+            case .success(let body): return (.success(body), attempt)
             case .failure(let failure): error = failure
             }
             let retryable = (error as? RuntimeError)?.isRetryable ?? true
             let dropped = (error as? RuntimeError)?.code == .connectionFailed
             if retryable, dropped ? await hasExited(endpoint) : endpoint.exitDescription() != nil {
-                try await pool.recover(instance: instance, generation: generation)
+                // A crash while records are isolated is explained by a record, not counted.
+                try await pool.recover(instance: instance, generation: generation, counted: recordErrors == nil)
             }
-            if !retryable || attempt > configuration.invocationMaxRetries {
-                progress.update {
-                    $0.modelErrors += 1
-                    $0.recordsFailed += batch.info.recordCount
-                }
-                return .failure(
-                    TransformError.invocation(
-                        error,
-                        batch: batch.info,
-                        attempts: attempt,
-                        timeoutSeconds: configuration.invocationTimeoutSeconds
-                    )
+            if !retryable || attempt > maxRetries {
+                progress.update { $0.modelErrors += 1 }
+                let failure = TransformError.invocation(
+                    error,
+                    batch: batch.info,
+                    attempts: attempt,
+                    timeoutSeconds: configuration.invocationTimeoutSeconds
                 )
+                return (.failure(failure), attempt)
             }
             // Exponential backoff with jitter: 0.1 s, 0.2 s, 0.4 s ... capped at 2 s.
             let base = min(2.0, 0.1 * pow(2.0, Double(attempt - 1)))

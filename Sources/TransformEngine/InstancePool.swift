@@ -161,7 +161,9 @@ final class InstancePool: Sendable {
     /// caller for a given start of the server restarts it (up to `maxRestarts` times in the job),
     /// logging each restart with the exit status; later callers return at once. Returns when the
     /// instance is serving again or retired.
-    func recover(instance: Int, generation: Int) async throws {
+    /// With `counted` false (a crash that record isolation explains), the first restart is not
+    /// counted against `maxRestarts`; a server that then fails to start again still is.
+    func recover(instance: Int, generation: Int, counted: Bool = true) async throws {
         let restartsFirst = state.withLock { state in
             guard state.generation[instance] == generation, state.status[instance] == .serving else { return false }
             state.status[instance] = .restarting
@@ -171,12 +173,15 @@ final class InstancePool: Sendable {
         let endpoint = endpoints[instance]
         observe(instance, .restarting, slotsPerInstance - state.withLock { $0.free[instance] })
         var reason = endpoint.exitDescription() ?? "stopped answering"
+        var free = !counted
         while true {
-            let restart = state.withLock { state -> Int? in
+            let restart = state.withLock { state -> String? in
+                if free { return "isolating a record that crashes it; not counted against the \(maxRestarts) restarts" }
                 guard state.restarts[instance] < maxRestarts else { return nil }
                 state.restarts[instance] += 1
-                return state.restarts[instance]
+                return "restart \(state.restarts[instance]) of \(maxRestarts)"
             }
+            free = false
             guard let restart else {
                 retire(
                     instance,
@@ -186,7 +191,7 @@ final class InstancePool: Sendable {
                 return
             }
             logger.warning(
-                "The model server \(endpoint.name) \(reason); starting it again (restart \(restart) of \(maxRestarts))."
+                "The model server \(endpoint.name) \(reason); starting it again (\(restart))."
             )
             do {
                 try await endpoint.restart()

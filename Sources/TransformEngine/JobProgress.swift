@@ -1,4 +1,5 @@
 import Synchronization
+public import TransformSpec
 
 /// Live counters of a running job, read by progress displays, Describe and metrics while the
 /// engine updates them.
@@ -12,8 +13,10 @@ public final class JobProgress: Sendable {
         /// Of `objectsCompleted`, those finished by an earlier run of the same job (a resumed job).
         public var objectsSkipped = 0
         public var recordsProcessed = 0
-        /// Records in batches whose answer was an error.
+        /// Records in batches whose answer was an error (only the bad ones where records are isolated).
         public var recordsFailed = 0
+        /// Records that failed alone, found by isolation (`BATCHFORM_MAX_RECORD_ERRORS`).
+        public var recordErrors = 0
         public var bytesProcessed: Int64 = 0
         /// The input bytes to read (as listed; compressed size for gzip inputs).
         public var bytesTotal: Int64 = 0
@@ -38,6 +41,7 @@ public final class JobProgress: Sendable {
             objectsSkipped = try value(.objectsSkipped, 0)
             recordsProcessed = try value(.recordsProcessed, 0)
             recordsFailed = try value(.recordsFailed, 0)
+            recordErrors = try value(.recordErrors, 0)
             bytesProcessed = try value(.bytesProcessed, 0)
             bytesTotal = try value(.bytesTotal, 0)
             phase = try value(.phase, "starting")
@@ -143,5 +147,26 @@ public struct LatencyHistogram: Sendable, Codable {
     public mutating func add(_ other: LatencyHistogram) {
         for index in counts.indices { counts[index] += other.counts[index] }
         sum += other.sum
+    }
+}
+
+extension BatchformProgress {
+    /// Describe's `BatchformProgress` member for a job that has run `elapsedSeconds` so far.
+    public init(_ snapshot: JobProgress.Snapshot, elapsedSeconds: Double) {
+        let allRead = snapshot.objectsCompleted == snapshot.objectsTotal && snapshot.objectsTotal > 0
+        self.init(
+            Phase: snapshot.phase,
+            ObjectsTotal: snapshot.objectsTotal,
+            ObjectsCompleted: snapshot.objectsCompleted,
+            ObjectsFailed: snapshot.objectsFailed,
+            ObjectsResumed: snapshot.objectsSkipped,
+            RecordsProcessed: snapshot.recordsProcessed,
+            RecordsFailed: snapshot.recordsFailed,
+            RecordsTotal: allRead && snapshot.objectsSkipped == 0 ? snapshot.recordsProcessed : nil,
+            BytesProcessed: snapshot.bytesProcessed,
+            BytesTotal: snapshot.bytesTotal,
+            BytesPerSecond: elapsedSeconds > 0 ? (Double(snapshot.bytesProcessed) / elapsedSeconds).rounded() : 0,
+            Instances: snapshot.instances.map { .init(Name: $0.name, State: $0.state, Invocations: $0.invocations) }
+        )
     }
 }

@@ -14,6 +14,8 @@ public struct TransformError: Error, Sendable, CustomStringConvertible {
         case outputFailed
         /// Every model server has stopped for good.
         case noInstances
+        /// More records failed than `BATCHFORM_MAX_RECORD_ERRORS` allows.
+        case recordErrorsExceeded
     }
 
     public var code: Code

@@ -17,6 +17,8 @@ public struct TransformJobResult: Sendable {
     /// Each failed object and why, in input order.
     public var failedObjects: [(object: String, reason: String)]
     public var parameters: ResolvedParameters?
+    /// Where the record-errors report was written, when records were isolated.
+    public var recordErrorsReport: String?
 }
 
 /// Settings of a run that are not part of the SageMaker request.
@@ -107,6 +109,7 @@ public struct TransformJob: Sendable {
         var instances: [any ModelInstance] = []
         // Once the job runs, each instance's current server (a restart replaces it) is the endpoint's.
         var servers: [ServerEndpoint] = []
+        var reportWritten: String?
         let client = ModelClient(maxConnectionsPerInstance: 64)
         func finish(
             _ status: TransformJobStatus,
@@ -132,7 +135,8 @@ public struct TransformJob: Sendable {
                 startTime: started,
                 endTime: Date().timeIntervalSince1970,
                 failedObjects: failed,
-                parameters: parameters
+                parameters: parameters,
+                recordErrorsReport: reportWritten
             )
         }
         do {
@@ -235,6 +239,10 @@ public struct TransformJob: Sendable {
                         }
                 }
             }
+            let recordErrors = settings.isolatesRecords ? RecordErrorLog(limit: settings.maxRecordErrors) : nil
+            let reportLocation = try settings.recordErrorsOutput.map {
+                try ObjectURI(parsing: $0, workingDirectory: options.workingDirectory)
+            }
             let scheduler = BatchScheduler(
                 configuration: configuration,
                 parameters: parameters,
@@ -243,10 +251,33 @@ public struct TransformJob: Sendable {
                 pool: pool,
                 progress: progress,
                 logger: logger,
-                objectEvents: options.objectEvents
+                objectEvents: options.objectEvents,
+                recordErrors: recordErrors,
+                recordErrorPlaceholder: settings.recordErrorPlaceholder
             )
-            let failures = try await scheduler.run(TransformPlan(objects: pending))
+            /// The report is written as the job ends, however it ends but stopped.
+            func writeReport() async throws {
+                guard let recordErrors else { return }
+                let location = reportLocation ?? .file(path: options.logDirectory + "/record-errors.jsonl")
+                try await recordErrors.write(to: location, stores: stores)
+                reportWritten = location.description
+                logger.info("\(recordErrors.count) record error(s) reported in \(location)")
+            }
+            let failures: [ObjectFailure]
+            do {
+                failures = try await scheduler.run(TransformPlan(objects: pending))
+            } catch let error as TransformError where error.code == .recordErrorsExceeded {
+                try await writeReport()
+                let refused = recordErrors?.sorted.contains { ($0.status ?? 0) / 100 == 4 } ?? false
+                return await finish(
+                    .Failed,
+                    (refused ? "ClientError: " : "AlgorithmError: ") + error.message,
+                    [],
+                    parameters
+                )
+            }
             try Task.checkCancellation()
+            try await writeReport()
             if failures.isEmpty { return await finish(.Completed, nil, [], parameters) }
             return await finish(
                 .Failed,

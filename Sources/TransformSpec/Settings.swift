@@ -40,10 +40,25 @@ public struct EngineSettings: Sendable, Equatable {
     public var maxInstanceRestarts: Int
     /// GPUs each local instance gets; nil splits the machine's GPUs round-robin.
     public var gpusPerInstance: Int?
+    /// How many records of the whole job may fail before the job fails; 0 is SageMaker's
+    /// behaviour (a failed batch fails its object, nothing is isolated).
+    public var maxRecordErrors: Int
+    /// Where the failed records are reported (a path, `file://` or `s3://` URI of one JSON Lines
+    /// object); nil: `record-errors.jsonl` in the job's log folder.
+    public var recordErrorsOutput: String?
+    /// A failed record's answer in the `.out`, so the output stays aligned with the input; nil
+    /// leaves the record out.
+    public var recordErrorPlaceholder: String?
+
+    /// Whether failed batches are narrowed down to their bad records.
+    public var isolatesRecords: Bool { maxRecordErrors > 0 }
 
     public static let maxInstanceRestartsName = "BATCHFORM_MAX_INSTANCE_RESTARTS"
     public static let gpusPerInstanceName = "BATCHFORM_GPUS_PER_INSTANCE"
     public static let defaultMaxInstanceRestarts = 3
+    public static let maxRecordErrorsName = "BATCHFORM_MAX_RECORD_ERRORS"
+    public static let recordErrorsOutputName = "BATCHFORM_RECORD_ERRORS_OUTPUT"
+    public static let recordErrorPlaceholderName = "BATCHFORM_RECORD_ERROR_PLACEHOLDER"
 
     public init(environment: [String: String]) throws(ValidationException) {
         maxInstanceRestarts = Int(
@@ -58,5 +73,17 @@ public struct EngineSettings: Sendable, Equatable {
             environment[Self.gpusPerInstanceName] == nil
             ? nil
             : Int(try NumericSetting.integer(Self.gpusPerInstanceName, in: environment, default: 1, range: 1...64))
+        maxRecordErrors = Int(
+            try NumericSetting.integer(Self.maxRecordErrorsName, in: environment, default: 0, range: 0...(1 << 40))
+        )
+        recordErrorsOutput = environment[Self.recordErrorsOutputName].flatMap { $0.isEmpty ? nil : $0 }
+        recordErrorPlaceholder = environment[Self.recordErrorPlaceholderName]
+        if recordErrorsOutput != nil || recordErrorPlaceholder != nil, maxRecordErrors == 0 {
+            let given = recordErrorsOutput != nil ? Self.recordErrorsOutputName : Self.recordErrorPlaceholderName
+            throw ValidationException(
+                "\(given) is set but \(Self.maxRecordErrorsName) is 0, so no record is isolated: "
+                    + "set \(Self.maxRecordErrorsName) (--max-record-errors) to how many records may fail."
+            )
+        }
     }
 }

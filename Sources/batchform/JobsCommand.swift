@@ -15,7 +15,7 @@ struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobs",
         abstract: "List, describe, watch, stop and read the logs of jobs on a running `batchform serve`.",
-        subcommands: [List.self, Describe.self, Watch.self, Stop.self, Logs.self]
+        subcommands: [List.self, Describe.self, Watch.self, Stop.self, Logs.self, Errors.self]
     )
 
     struct Connection: ParsableArguments {
@@ -157,6 +157,21 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             let path = "/jobs/\(name)/logs"
+            print(try await connection.client().report { try await $0.get(path) }, terminator: "")
+        }
+    }
+}
+
+extension JobsCommand {
+    struct Errors: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The job's record-errors report: one JSON line per record that failed alone."
+        )
+        @OptionGroup var connection: Connection
+        @Argument(help: "The job's name.") var name: String
+
+        func run() async throws {
+            let path = "/jobs/\(name)/record-errors"
             print(try await connection.client().report { try await $0.get(path) }, terminator: "")
         }
     }

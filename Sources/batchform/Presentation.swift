@@ -89,6 +89,9 @@ enum Summary {
             for failed in result.failedObjects.prefix(5) { lines.append("  \(failed.object): \(failed.reason)") }
             if result.failedObjects.count > 5 { lines.append("  ... and \(result.failedObjects.count - 5) more") }
         }
+        if let report = result.recordErrorsReport {
+            lines.append("Records failed: \(snapshot.recordsFailed) (each isolated; report: \(report))")
+        }
         if result.status == .Stopped, snapshot.objectsStopped > 0 {
             lines.append(
                 "Stopped: \(snapshot.objectsStopped) object(s) were interrupted and wrote no .out; run the job again to do them."

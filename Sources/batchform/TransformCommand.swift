@@ -66,6 +66,21 @@ struct TransformCommand: AsyncParsableCommand {
             "How often each instance's model server is started again after it dies (default 3; job Environment BATCHFORM_MAX_INSTANCE_RESTARTS)."
     )
     var maxInstanceRestarts: Int?
+    @Option(
+        help:
+            "How many records of the job may fail (each isolated by bisection) before the job fails (default 0: a failed batch fails its object, as in SageMaker; BATCHFORM_MAX_RECORD_ERRORS)."
+    )
+    var maxRecordErrors: Int?
+    @Option(
+        help:
+            "Where the failed records are reported: a path, file:// or s3:// URI of one JSON Lines object (default <log dir>/record-errors.jsonl; BATCHFORM_RECORD_ERRORS_OUTPUT)."
+    )
+    var recordErrorsOutput: String?
+    @Option(
+        help:
+            "A failed record's answer in the .out, so the output stays aligned with the input (default: the record is left out; BATCHFORM_RECORD_ERROR_PLACEHOLDER)."
+    )
+    var recordErrorPlaceholder: String?
     @Option(help: "Where the job's log (batchform.log) and model server logs go (default ./batchform-logs/<job>/).")
     var logDir: String?
     @Option(
@@ -136,7 +151,7 @@ struct TransformCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data((summary.joined(separator: "\n") + "\n").utf8))
 
         if json {
-            let describe = DescribeTransformJobResponse(
+            var describe = DescribeTransformJobResponse(
                 request: jobRequest,
                 arn: ResourceARN.standard.transformJob(job.name),
                 status: result.status,
@@ -144,6 +159,10 @@ struct TransformCommand: AsyncParsableCommand {
                 creationTime: created,
                 startTime: result.startTime,
                 endTime: result.endTime
+            )
+            describe.BatchformProgress = BatchformProgress(
+                transformJob.progress.snapshot,
+                elapsedSeconds: result.endTime - result.startTime
             )
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -243,10 +262,15 @@ struct TransformCommand: AsyncParsableCommand {
             jobRequest.ModelClientConfig = client
         }
         if !env.isEmpty { jobRequest.Environment = (jobRequest.Environment ?? [:]).merging(try pairs(env)) { $1 } }
-        if let maxInstanceRestarts {
-            jobRequest.Environment = (jobRequest.Environment ?? [:]).merging(
-                [EngineSettings.maxInstanceRestartsName: String(maxInstanceRestarts)]
-            ) { $1 }
+        // Batchform's own settings travel in the job Environment, as boto3 callers send them.
+        let settings: [(String, String?)] = [
+            (EngineSettings.maxInstanceRestartsName, maxInstanceRestarts.map(String.init)),
+            (EngineSettings.maxRecordErrorsName, maxRecordErrors.map(String.init)),
+            (EngineSettings.recordErrorsOutputName, recordErrorsOutput),
+            (EngineSettings.recordErrorPlaceholderName, recordErrorPlaceholder),
+        ]
+        for case (let name, let value?) in settings {
+            jobRequest.Environment = (jobRequest.Environment ?? [:]).merging([name: value]) { $1 }
         }
 
         if modelRequest.ModelName == nil {

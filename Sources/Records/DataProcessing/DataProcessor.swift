@@ -7,7 +7,8 @@ public import TransformSpec
 /// given: the zero-copy path is untouched.
 public struct DataProcessor: Sendable {
     public let settings: DataProcessingSettings
-    let framing: RecordFraming
+    /// How the batches' records are framed, to find their boundaries.
+    public let framing: RecordFraming
 
     var inputFilter: JSONPath { settings.inputFilter }
     var outputFilter: JSONPath { settings.outputFilter }
