@@ -1,9 +1,19 @@
 import CSQLite
 import Foundation
 
-/// A failed SQLite call, with SQLite's own message.
+/// A failed SQLite call: SQLite's result code (stable: `SQLITE_BUSY` is 5), its own message, and
+/// where it was thrown. The job store's callers map it to `InternalFailure` at the API edge.
 struct SQLiteError: Error, CustomStringConvertible {
+    var code: Int32
     var message: String
+    var location: String
+
+    init(_ code: Int32, _ message: String, file: String = #fileID, line: Int = #line) {
+        self.code = code
+        self.message = message
+        self.location = "\(file):\(line)"
+    }
+
     var description: String { "SQLite: \(message)" }
 }
 
@@ -32,10 +42,11 @@ final class SQLiteConnection: @unchecked Sendable {
 
     init(path: String) throws {
         let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
-        guard sqlite3_open_v2(path, &handle, flags, nil) == SQLITE_OK else {
+        let opened = sqlite3_open_v2(path, &handle, flags, nil)
+        guard opened == SQLITE_OK else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close(handle)
-            throw SQLiteError(message: "cannot open \(path): \(message)")
+            throw SQLiteError(opened, "cannot open \(path): \(message)")
         }
         sqlite3_busy_timeout(handle, 5000)
     }
@@ -45,10 +56,11 @@ final class SQLiteConnection: @unchecked Sendable {
     /// Runs one or more statements that take no parameters and return no rows.
     func execute(_ sql: String) throws {
         var error: UnsafeMutablePointer<CChar>?
-        guard sqlite3_exec(handle, sql, nil, nil, &error) == SQLITE_OK else {
+        let result = sqlite3_exec(handle, sql, nil, nil, &error)
+        guard result == SQLITE_OK else {
             let message = error.map { String(cString: $0) } ?? "unknown error"
             sqlite3_free(error)
-            throw SQLiteError(message: message)
+            throw SQLiteError(result, message)
         }
     }
 
@@ -102,7 +114,7 @@ final class SQLiteConnection: @unchecked Sendable {
     }
 
     private func lastError(_ sql: String) -> SQLiteError {
-        SQLiteError(message: "\(String(cString: sqlite3_errmsg(handle))) (in \(sql.prefix(60)))")
+        SQLiteError(sqlite3_errcode(handle), "\(String(cString: sqlite3_errmsg(handle))) (in \(sql.prefix(60)))")
     }
 }
 

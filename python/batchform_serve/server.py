@@ -229,12 +229,19 @@ def run_worker(listener: socket.socket, handlers: Handlers, settings: Settings, 
         handlers.load_model()
     except Exception as error:
         traceback.print_exc()
-        # Last, so the tail of the log Batchform quotes in the FailureReason names the real error.
-        log(f"model_fn failed: {type(error).__name__}: {error}")
+        reason = f"model_fn failed: {type(error).__name__}: {error}"
+        log(reason)
+        # The supervisor repeats it last, after the other workers are gone, so the tail of the log
+        # Batchform quotes in the FailureReason names the real error.
+        FAILURE.value = reason.encode("utf-8", "replace")[: len(FAILURE) - 1]
         os._exit(MODEL_LOAD_FAILED)
     server.model_loaded()
     log(f"model loaded in {time.monotonic() - started:.2f} s")
     threading.Event().wait()
+
+
+# Why a worker could not load the model, for the supervisor's last line (shared across fork).
+FAILURE = multiprocessing.RawArray("c", 1024)
 
 
 def main(arguments: List[str]) -> int:
@@ -291,7 +298,12 @@ def main(arguments: List[str]) -> int:
         loads[slot] = GONE
         code = exit_code(status)
         if code == MODEL_LOAD_FAILED:
-            log("a worker could not load the model (model_fn failed, see above); stopping")
+            for other in list(children):  # nothing of theirs may come after the last line
+                os.kill(other, signal.SIGKILL)
+                os.waitpid(other, 0)
+            children.clear()
+            reason = FAILURE.value.decode("utf-8", "replace") or "model_fn failed, see above"
+            log(f"a worker could not load the model; stopping: {reason}")
             stop(MODEL_LOAD_FAILED)
         # A worker that died serving (a crash, the OOM killer) is replaced; until its model is
         # loaded again, /ping reports not ready.
