@@ -13,6 +13,9 @@ of each after another); tables show medians:
   pipeline   the same rows, 10x as many, through the trivial native model server: the engine alone.
   small      200,000 JSON Lines records, SingleRecord, MaxConcurrentTransforms 16, trivial server.
   memory     one 2 GB CSV file (and a 1 GB one, to show RSS does not grow) through the trivial server.
+  recorderrors  one 1 GB CSV through the trivial server, clean and with 10 bad records spread
+             out (lines the server refuses with HTTP 400), both with --max-record-errors 10: the
+             cost of isolating the bad records by bisection.
   scaleout   one 1 GB CSV through the trivial server answering each 6 MB batch 250 ms late (a model
              with a fixed time per batch, as on a GPU), MaxConcurrentTransforms 1, at 1, 2 and 4
              instances. The work phase is the wall time less the same job's start+stop on one row;
@@ -403,6 +406,62 @@ def memory(options, binary, server):
     return results
 
 
+BAD_MARKER = "BADRECORD"
+
+
+def record_errors(options, binary, server):
+    folder = os.path.join(options.data_dir, "recorderrors")
+    clean = os.path.join(folder, "clean", "data.csv")
+    bad = os.path.join(folder, "bad", "data.csv")
+    make_input(clean, 1 << 30)
+    if not os.path.exists(bad) or os.path.getsize(bad) != os.path.getsize(clean):
+        os.makedirs(os.path.dirname(bad), exist_ok=True)
+        shutil.copyfile(clean, bad + ".tmp")
+        size = os.path.getsize(clean)
+        with open(bad + ".tmp", "r+b") as f:
+            for index in range(10):  # the line after each tenth of the file: same length, marked
+                f.seek(size * index // 10 + size // 20)
+                f.readline()
+                start = f.tell()
+                line = f.readline()
+                f.seek(start)
+                f.write((BAD_MARKER + "0" * (len(line) - 1 - len(BAD_MARKER)))[: len(line) - 1].encode() + b"\n")
+        os.rename(bad + ".tmp", bad)
+    env = {**os.environ, "TRIVIAL_REFUSE": BAD_MARKER}
+
+    def job(source, out):
+        def run():
+            shutil.rmtree(out, ignore_errors=True)
+            return measure([binary, "transform", "--image", server, "--input", os.path.dirname(source) + "/",
+                            "--output", out, "--split-type", "Line", "--content-type", "text/csv",
+                            "--strategy", "MultiRecord", "--max-concurrent", "2", "--max-record-errors", "10",
+                            "--log-dir", out + "-logs"], env=env)
+        return run
+
+    medians = repeat_side_by_side(options.runs, {
+        "clean": job(clean, os.path.join(folder, "out-clean")),
+        "10 bad records": job(bad, os.path.join(folder, "out-bad")),
+    })
+    rows = count_lines(clean)
+    with open(os.path.join(folder, "out-bad-logs", "record-errors.jsonl")) as f:
+        reported = sum(1 for _ in f)
+    with open(os.path.join(folder, "out-bad", "data.csv.out"), "rb") as f:
+        answered = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
+    results = []
+    for name, median in medians.items():
+        result = {"workload": f"record errors: {name}", "contender": "batchform + trivial server", "rows": rows,
+                  "input_mb": 1024, **median}
+        results.append(result)
+        print_row(result)
+    overhead = results[1]["wall_s"] / results[0]["wall_s"] - 1
+    results[1]["overhead"] = overhead
+    results[1]["reported"] = reported
+    results[1]["answered"] = answered
+    print(f"record errors: {reported} reported, {answered} of {rows} records answered; "
+          f"bisection overhead {overhead * 100:.1f} %")
+    return results
+
+
 SCALEOUT_DELAY_MS = 250
 
 
@@ -503,6 +562,12 @@ def targets(results):
         r = by.get((f"memory {size} GB", "batchform + trivial server"))
         if r:
             checks.append((f"memory {size} GB peak RSS MB", r["peak_rss_mb"], "<= 300", r["peak_rss_mb"] <= 300))
+    bad = by.get(("record errors: 10 bad records", "batchform + trivial server"))
+    if bad:
+        checks.append(("record errors: bisection overhead %", bad["overhead"] * 100, "< 5", bad["overhead"] < 0.05))
+        checks.append(("record errors: reported", bad["reported"], "= 10", bad["reported"] == 10))
+        checks.append(("record errors: records answered", bad["answered"], f"= {bad['rows'] - 10}",
+                       bad["answered"] == bad["rows"] - 10))
     one, four = by.get(("scaleout x1", "batchform + 250 ms/batch server")), by.get(("scaleout x4", "batchform + 250 ms/batch server"))
     if one and four:
         speedup = one["work_s"] / four["work_s"]
@@ -541,7 +606,7 @@ def markdown(results, checks):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workloads", nargs="+", default=["tabular", "pipeline", "small", "memory", "scaleout"])
+    parser.add_argument("--workloads", nargs="+", default=["tabular", "pipeline", "small", "memory", "recorderrors", "scaleout"])
     parser.add_argument("--models", nargs="+", default=["linear", "forest"])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--best-payload-mb", default="12")
@@ -563,6 +628,8 @@ def main():
         results += small_records(options, binary, server)
     if "memory" in options.workloads:
         results += memory(options, binary, server)
+    if "recorderrors" in options.workloads:
+        results += record_errors(options, binary, server)
     if "scaleout" in options.workloads:
         results += scaleout(options, binary, server)
     checks = targets(results)

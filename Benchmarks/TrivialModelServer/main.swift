@@ -3,6 +3,7 @@
 // With TRIVIAL_ECHO=1 it answers the body itself, for benchmarks whose outputs must be large.
 // With TRIVIAL_DELAY_MS=N each answer to /invocations comes N ms late (a timer, not a blocked
 // thread), standing in for a model with a fixed time per batch, such as one on a GPU.
+// With TRIVIAL_REFUSE=<text> a body holding that text is answered HTTP 400 (a bad record).
 // Started as `trivial-model-server serve`, on SAGEMAKER_BIND_TO_PORT.
 import Foundation
 import NIOCore
@@ -17,6 +18,10 @@ final class TrivialModelHandler: ChannelInboundHandler {
     private static let answers = ByteBuffer(string: String(repeating: "0\n", count: 4 << 20))
     private static let echo = ProcessInfo.processInfo.environment["TRIVIAL_ECHO"] == "1"
     private static let delay = Int64(ProcessInfo.processInfo.environment["TRIVIAL_DELAY_MS"] ?? "0") ?? 0
+    private static let refused = ProcessInfo.processInfo.environment["TRIVIAL_REFUSE"].map { Array($0.utf8) }
+    private var holdsRefused = false
+    /// The end of the previous body part, so a marker split between two parts is still found.
+    private var tail: [UInt8] = []
     private var received = ByteBuffer()
     private var uri = ""
     private var keepAlive = true
@@ -31,8 +36,17 @@ final class TrivialModelHandler: ChannelInboundHandler {
             keepAlive = head.isKeepAlive
             (newlines, bytes, lastByte) = (0, 0, 10)
             received.clear()
+            (holdsRefused, tail) = (false, [])
         case .body(let body):
             if Self.echo { received.writeImmutableBuffer(body) }
+            if let refused = Self.refused, !holdsRefused {
+                // Where the previous part ended, then the part itself (no copy of the body).
+                let seam = tail + Array(body.readableBytesView.prefix(refused.count - 1))
+                holdsRefused =
+                    seam.withUnsafeBytes { Self.contains($0, refused) }
+                    || body.withUnsafeReadableBytes { Self.contains($0, refused) }
+                tail = Array(body.readableBytesView.suffix(refused.count - 1))
+            }
             body.withUnsafeReadableBytes { raw in
                 guard let base = raw.baseAddress, raw.count > 0 else { return }
                 var position = base
@@ -56,11 +70,26 @@ final class TrivialModelHandler: ChannelInboundHandler {
         }
     }
 
+    /// Whether `bytes` hold `needle`: memchr to each candidate first byte, then a compare.
+    private static func contains(_ bytes: UnsafeRawBufferPointer, _ needle: [UInt8]) -> Bool {
+        guard let base = bytes.baseAddress, !needle.isEmpty, bytes.count >= needle.count else { return false }
+        var position = base
+        let last = base + (bytes.count - needle.count)
+        while position <= last, let found = memchr(position, Int32(needle[0]), last - position + 1) {
+            if memcmp(found, needle, needle.count) == 0 { return true }
+            position = UnsafeRawPointer(found) + 1
+        }
+        return false
+    }
+
     private func respond(context: ChannelHandlerContext) {
         let status: HTTPResponseStatus
         var answer = ByteBuffer()
         switch uri {
         case "/ping": status = .ok
+        case "/invocations" where holdsRefused:
+            status = .badRequest
+            answer = ByteBuffer(string: "bad record\n")
         case "/invocations":
             status = .ok
             let records = newlines + (bytes > 0 && lastByte != 10 ? 1 : 0)
