@@ -82,6 +82,7 @@ public enum BatchformServer {
         logger: Logger
     ) -> Router<BasicRequestContext> {
         let api = SageMakerAPI(store: store, executor: executor, settings: settings, events: logger)
+        let logs = CloudWatchLogs(store: store, settings: settings, timeline: LogTimeline())
         let router = Router()
         router.add(
             middleware: SigV4Authentication(credentials: settings.credentials, maxBodyBytes: settings.maxRequestBytes)
@@ -90,11 +91,20 @@ public enum BatchformServer {
             var request = request
             let body = try await request.collectBody(upTo: settings.maxRequestBytes)
             let target = request.headers[HTTPField.Name("X-Amz-Target")!] ?? ""
+            if target.hasPrefix(CloudWatchLogs.targetPrefix) {
+                do throws(APIError) {
+                    let operation = String(target.dropFirst(CloudWatchLogs.targetPrefix.count))
+                    return AWSJSON.response(try await logs.call(operation, body: Data(body.readableBytesView)))
+                } catch {
+                    return AWSJSON.error(error)
+                }
+            }
             guard target.hasPrefix("SageMaker.") else {
                 return AWSJSON.error(
                     APIError(
                         "UnknownOperationException",
-                        "X-Amz-Target must name a SageMaker operation (SageMaker.<Operation>)."
+                        "X-Amz-Target must name a SageMaker operation (SageMaker.<Operation>) or a "
+                            + "CloudWatch Logs one (\(CloudWatchLogs.targetPrefix)<Operation>)."
                     )
                 )
             }
@@ -165,7 +175,10 @@ struct SigV4Authentication<Context: RequestContext>: RouterMiddleware {
             headers: headers
         )
         do {
-            _ = try SigV4Verifier(service: "sagemaker").verify(
+            // CloudWatch Logs calls are signed for the service `logs`, the rest for `sagemaker`.
+            let target = request.headers[HTTPField.Name("X-Amz-Target")!] ?? ""
+            let service = target.hasPrefix(CloudWatchLogs.targetPrefix) ? "logs" : "sagemaker"
+            _ = try SigV4Verifier(service: service).verify(
                 signed,
                 payloadHash: SigV4Signer.sha256Hex(body.readableBytesView)
             ) { credentials[$0] }

@@ -206,3 +206,31 @@ def test_colliding_keys_are_refused_naming_both(tmp_path, s3_url):
         assert not (tmp_path / "out").exists()
     finally:
         server.stop()
+
+
+def test_transform_with_logs_prints_the_model_servers_lines_and_returns(tmp_path, s3_url, monkeypatch, capsys):
+    """The SDK's default, `logs=True`, reads CloudWatch Logs: pointed at Batchform with
+    AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, it prints the model's log lines and returns at the end."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_url)
+    s3 = moto_client(s3_url)
+    s3.create_bucket(Bucket="logs-bucket")
+    s3.put_object(Bucket="logs-bucket", Key="model/model.tar.gz", Body=model_archive())
+    s3.put_object(Bucket="logs-bucket", Key="input/rows.csv", Body="1,2,3\n4,5,6\n")
+    server = s3_server(tmp_path, s3_url)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", server.url)
+        session = sdk_session(server, "logs-bucket")
+        model = Model(
+            image_uri="batchform/python", model_data="s3://logs-bucket/model/model.tar.gz",
+            role="arn:aws:iam::000000000000:role/batchform", sagemaker_session=session, name="sdk-logged",
+        )
+        transformer = model.transformer(
+            instance_count=1, instance_type="ml.m5.large", output_path="s3://logs-bucket/output/", accept="text/csv",
+        )
+        transformer.transform("s3://logs-bucket/input/", content_type="text/csv", split_type="Line",
+                              job_name="sdk-logged-job", wait=True, logs=True)
+        printed = capsys.readouterr().out
+        assert "batchform_serve" in printed and "model loaded" in printed, printed[-2000:]
+        assert session.describe_transform_job("sdk-logged-job")["TransformJobStatus"] == "Completed"
+    finally:
+        server.stop()
