@@ -137,6 +137,13 @@ public enum BatchformServer {
                 await JobLogs.render(job: job.name, store: store, logDirectory: settings.logDirectory(of: job.name))
             )
         }
+        Console(
+            store: store,
+            executor: executor,
+            api: api,
+            settings: settings,
+            sessions: ConsoleSessions(credentials: settings.credentials)
+        ).addRoutes(to: router)
         router.get("/jobs/:name/record-errors") { _, context -> Response in
             let name = try context.parameters.require("name")
             guard let job = try await store.job(named: name) else {
@@ -159,7 +166,10 @@ struct SigV4Authentication<Context: RequestContext>: RouterMiddleware {
         context: Context,
         next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        if credentials.isEmpty || ["/healthz", "/metrics"].contains(request.uri.path) {
+        // The console signs its users in with a session of its own.
+        if credentials.isEmpty || ["/healthz", "/metrics"].contains(request.uri.path)
+            || request.uri.path == "/console" || request.uri.path.hasPrefix("/console/")
+        {
             return try await next(request, context)
         }
         var request = request

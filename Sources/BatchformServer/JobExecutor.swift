@@ -199,6 +199,10 @@ actor JobExecutor: Service {
             let saving = Task { await saveProgressPeriodically(transformJob.progress, of: name) }
             defer { saving.cancel() }
             let plan = try await transformJob.plan()
+            try await store.planObjects(
+                job: name,
+                plan.objects.map { ($0.input.uri.description, $0.output.description) }
+            )
             let result = await transformJob.run(plan)
             if result.status == .Stopped, !(try await isBeingStopped(name)) {
                 // Cancelled by a server shutdown, not by StopTransformJob: left InProgress to resume.
@@ -268,8 +272,8 @@ actor JobExecutor: Service {
                     try await store.setObjectState(job: name, input: object.input, state: .completed)
                     done.insert(object.input)
                 }
-            case .failed:
-                break
+            case .pending, .running, .failed:
+                break  // done again
             }
         }
         try await store.clearUnfinishedObjects(of: name)
@@ -279,6 +283,8 @@ actor JobExecutor: Service {
     private static func record(_ event: ObjectEvent, of job: String, in store: JobStore, logger: Logger) async {
         do {
             switch event.kind {
+            case .started:
+                try await store.setObject(job: job, input: event.input, output: event.output, state: .running)
             case .committing:
                 try await store.setObject(job: job, input: event.input, output: event.output, state: .committing)
             case .completed:

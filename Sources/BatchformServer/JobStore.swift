@@ -31,6 +31,8 @@ struct StoredJob: Sendable {
 /// Where one input object of a job stands. `committing` is written just before the `.out` is
 /// committed, so after a crash the output's existence decides whether it was.
 enum ObjectState: String, Sendable {
+    /// Planned, not started (for the console); `running` once its first batch is read.
+    case pending, running
     case committing, completed, failed
 }
 
@@ -245,6 +247,25 @@ final class JobStore: Sendable {
                 """,
                 [.text(job), .text(input), .text(output), .text(state.rawValue), reason.map(SQLiteValue.text) ?? .null]
             )
+        }
+    }
+
+    /// Records a plan's objects as pending; objects an earlier run recorded keep their state.
+    func planObjects(job: String, _ objects: [(input: String, output: String)]) async throws {
+        try await write { db in
+            try db.execute("BEGIN")
+            do {
+                for object in objects {
+                    try db.query(
+                        "INSERT INTO objects (job, input, output, state) VALUES (?, ?, ?, ?) ON CONFLICT (job, input) DO NOTHING",
+                        [.text(job), .text(object.input), .text(object.output), .text(ObjectState.pending.rawValue)]
+                    )
+                }
+                try db.execute("COMMIT")
+            } catch {
+                try? db.execute("ROLLBACK")
+                throw error
+            }
         }
     }
 

@@ -124,6 +124,7 @@ struct BatchScheduler: Sendable {
             await report(.failed(reason: error.message))
         }
         var dispatched = 0
+        await report(.started)
         do {
             var batches = try await ObjectBatches(
                 object,

@@ -54,6 +54,8 @@ public struct RunOptions: Sendable {
 /// What happened to one input object (named by its URI) and its `.out`.
 public struct ObjectEvent: Sendable {
     public enum Kind: Sendable {
+        /// Its first batch is about to be read.
+        case started
         case committing, completed
         case failed(reason: String)
     }
