@@ -69,6 +69,8 @@ public struct BuiltinPythonRuntime: ModelRuntime {
         launch.environment["PYTHONPATH"] = packageDirectory + inherited
         launch.environment["PYTHONUNBUFFERED"] = "1"
         launch.environment["BATCHFORM_FRAMEWORK"] = framework
+        // The server refuses BATCHFORM_PRELOAD_MODEL on GPU types unless told otherwise.
+        launch.environment["BATCHFORM_INSTANCE_TYPE"] = launch.instanceType
         return try await LocalExecutableRuntime(command: [python, "-m", "batchform_serve"]).launch(launch)
     }
 

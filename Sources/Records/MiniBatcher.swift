@@ -104,6 +104,11 @@ public struct MiniBatcher {
         }
     }
 
+    /// A smaller size for the batches from now on (the engine's tail split, so the last batches
+    /// of a job spread over every slot); never above MaxPayloadInMB, and a record larger than it
+    /// still goes whole in a batch of its own.
+    public var preferredPayloadBytes: Int?
+
     /// What a request's records may take: MaxPayloadInMB, less the header line (and its newline)
     /// when it is repeated at the top of every request, so the body stays within the limit.
     private var recordBudget: Int {
@@ -135,7 +140,8 @@ public struct MiniBatcher {
     }
 
     private mutating func takeRecords() throws -> MiniBatch? {
-        let (ended, offset, single, limit) = (sourceEnded, bufferOffset, strategy == .singleRecord, recordBudget)
+        let (ended, offset, single, hardLimit) = (sourceEnded, bufferOffset, strategy == .singleRecord, recordBudget)
+        let limit = preferredPayloadBytes.map { max(1, min($0, hardLimit)) } ?? hardLimit
         let framing = self.framing
         var taken = 0
         var records = 0
@@ -185,6 +191,11 @@ public struct MiniBatcher {
                     break
                 }
                 if taken + record.length > limit {
+                    if records == 0, record.length <= hardLimit {
+                        // Larger than the preferred size, within the limit: a batch of its own.
+                        taken = record.length
+                        records = 1
+                    }
                     if records == 0 { throw tooLarge() }
                     break
                 }

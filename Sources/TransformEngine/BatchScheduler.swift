@@ -59,6 +59,13 @@ struct BatchScheduler: Sendable {
     /// `CancellationError`, or `recordErrorsExceeded` as soon as too many records have failed.
     func run(_ plan: TransformPlan) async throws -> [ObjectFailure] {
         let failures = Mutex<[Int: ObjectFailure]>([:])
+        // The plan's bytes after each object, for the tail split; nil where a size is unknown.
+        var bytesAfter: [Int64?] = Array(repeating: 0, count: plan.objects.count)
+        var following: Int64? = 0
+        for index in plan.objects.indices.reversed() {
+            bytesAfter[index] = following
+            following = following.flatMap { sum in plan.objects[index].input.size.map { sum + $0 } }
+        }
         try await withThrowingDiscardingTaskGroup { group in
             for (index, object) in plan.objects.enumerated() {
                 try Task.checkCancellation()
@@ -72,7 +79,12 @@ struct BatchScheduler: Sendable {
                     progress.update { $0.objectsFailed += 1 }
                     continue
                 }
-                try await dispatch(object, group: &group, room: room) { error in
+                let tail = object.input.size.flatMap { size in
+                    bytesAfter[index].map {
+                        ObjectBatches.TailSplit(slots: pool.totalSlots, objectBytes: size, bytesAfter: $0)
+                    }
+                }
+                try await dispatch(object, tail: tail, group: &group, room: room) { error in
                     failures.withLock { $0[index] = ObjectFailure(object: object.input.uri.description, error: error) }
                 }
             }
@@ -83,6 +95,7 @@ struct BatchScheduler: Sendable {
     /// Starts the object's assembler, then reads and sends its batches, each as a task of `group`.
     private func dispatch(
         _ object: PlannedObject,
+        tail: ObjectBatches.TailSplit?,
         group: inout ThrowingDiscardingTaskGroup<any Error>,
         room: AsyncSemaphore,
         recordFailure: @escaping @Sendable (TransformError) -> Void
@@ -131,7 +144,8 @@ struct BatchScheduler: Sendable {
                 store: try store(object.input.uri),
                 configuration: configuration,
                 parameters: parameters,
-                processor: processor
+                processor: processor,
+                tail: tail
             )
             while let batch = try await batches.next() {
                 let permit = try await AnswerPermit.acquire(from: room)

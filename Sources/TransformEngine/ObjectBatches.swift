@@ -9,13 +9,32 @@ import TransformSpec
 struct ObjectBatches {
     private var batcher: MiniBatcher
     private let processor: DataProcessor
+    private let tail: TailSplit?
+    private let maxPayloadBytes: Int
+    /// Where the next batch starts in the object.
+    private var consumed: Int64 = 0
+
+    /// The job's last bytes in smaller batches, so every slot has one and no instance idles at
+    /// the end: once fewer full batches remain than there are slots, the rest is cut into about
+    /// one batch per slot (never below `smallestBatch`, never above MaxPayloadInMB). The answers
+    /// are the same records in the same order, so outputs are byte-identical.
+    struct TailSplit: Sendable {
+        /// `InstanceCount × MaxConcurrentTransforms`.
+        var slots: Int
+        /// The object's size, then the bytes of the plan's objects after it.
+        var objectBytes: Int64
+        var bytesAfter: Int64
+
+        static let smallestBatch = 1 << 20
+    }
 
     init(
         _ object: PlannedObject,
         store: any ObjectStore,
         configuration: TransformJobConfiguration,
         parameters: ResolvedParameters,
-        processor: DataProcessor
+        processor: DataProcessor,
+        tail: TailSplit? = nil
     ) async throws {
         let stream = try await openRecordStream(
             store,
@@ -32,11 +51,25 @@ struct ObjectBatches {
             header: processor.settings.header
         )
         self.processor = processor
+        maxPayloadBytes = MiniBatcher.payloadBytes(megabytes: parameters.maxPayloadInMB)
+        // Only where batches are whole records and sizes are known: not SingleRecord, not one
+        // request per object, not gzip (its size is not the bytes the records take).
+        let splittable =
+            parameters.batchStrategy == .multiRecord && configuration.splitType != .none
+            && configuration.compression == .none
+        self.tail = splittable ? tail : nil
     }
 
     /// The next batch to send, nil at the end of the object.
     mutating func next() async throws -> OutgoingBatch? {
+        if let tail {
+            let remaining = max(0, tail.objectBytes - consumed) + tail.bytesAfter
+            if remaining < Int64(tail.slots) * Int64(maxPayloadBytes) {
+                batcher.preferredPayloadBytes = max(TailSplit.smallestBatch, Int(remaining / Int64(tail.slots)))
+            }
+        }
         guard let batch = try await batcher.next() else { return nil }
+        consumed = batch.byteOffset + Int64(batch.payload.readableBytes)
         let header = batcher.header
         return OutgoingBatch(batch: batch, body: try processor.request(for: batch, header: header), header: header)
     }

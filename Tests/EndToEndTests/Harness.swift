@@ -37,6 +37,18 @@ struct Harness {
 
     func write(_ relativePath: String, _ text: String) throws { try write(relativePath, Array(text.utf8)) }
 
+    /// Compresses a file of the scratch folder with the system's gzip.
+    func gzip(_ source: String, to destination: String) throws {
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/bin/sh")
+        gzip.arguments = [
+            "-c", "mkdir -p \"$(dirname \"$2\")\" && gzip -c \"$1\" > \"$2\"", "gzip", source, destination,
+        ]
+        gzip.currentDirectoryURL = URL(fileURLWithPath: root)
+        try gzip.run()
+        gzip.waitUntilExit()
+    }
+
     func output(_ relativePath: String) -> String? {
         FileManager.default.contents(atPath: root + "/" + relativePath).map { String(decoding: $0, as: UTF8.self) }
     }

@@ -117,12 +117,7 @@ import Testing
         let harness = try Harness()
         let input = Self.lines(500, bad: [321])
         try harness.write("plain.csv", Self.text(input))
-        let gzip = Process()
-        gzip.executableURL = URL(fileURLWithPath: "/bin/sh")
-        gzip.arguments = ["-c", "mkdir -p in && gzip -c plain.csv > in/a.csv.gz"]
-        gzip.currentDirectoryURL = URL(fileURLWithPath: harness.root)
-        try gzip.run()
-        gzip.waitUntilExit()
+        try harness.gzip("plain.csv", to: "in/a.csv.gz")
         let result = try await harness.run([
             "--job-name", "gz", "--input", "in/", "--output", "out", "--split-type", "Line", "--compression", "Gzip",
             "--max-record-errors", "1",

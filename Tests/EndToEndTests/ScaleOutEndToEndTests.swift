@@ -65,12 +65,7 @@ import Glibc
         let harness = try Harness()
         let text = Self.csv(lines: 40_000)
         try harness.write("plain.csv", text)
-        let gzip = Process()
-        gzip.executableURL = URL(fileURLWithPath: "/bin/sh")
-        gzip.arguments = ["-c", "mkdir -p in && gzip -c plain.csv > in/data.csv.gz"]
-        gzip.currentDirectoryURL = URL(fileURLWithPath: harness.root)
-        try gzip.run()
-        gzip.waitUntilExit()
+        try harness.gzip("plain.csv", to: "in/data.csv.gz")
         let arguments = [
             "--input", "in/", "--split-type", "Line", "--compression", "Gzip", "--content-type", "text/csv",
             "--max-payload-mb", "1",

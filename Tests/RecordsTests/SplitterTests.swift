@@ -1,4 +1,5 @@
 import ByteStreams
+import Foundation
 import NIOCore
 import Testing
 import TransformSpec
@@ -226,5 +227,34 @@ let line = Array("alpha\nbeta\r\ngamma\n".utf8)
                 }
             }
         }
+    }
+}
+
+@Suite struct PreferredPayloadTests {
+    /// Lines of 10 bytes, and one of 60 (larger than the preferred size, within the limit).
+    static let input: [UInt8] = Array(
+        ((0..<40).map { String(format: "line %04d\n", $0) } + [String(repeating: "x", count: 59) + "\n"]
+            + (40..<60).map { String(format: "line %04d\n", $0) }).joined().utf8
+    )
+
+    @Test func aPreferredSizeCutsSmallerBatchesOfTheSameRecordsNeverAboveTheLimit() async throws {
+        var batcher = MiniBatcher(
+            source: MemoryStream(Self.input, chunk: 13),
+            splitType: .line,
+            strategy: .multiRecord,
+            maxPayloadBytes: 200,
+            objectName: "o"
+        )
+        batcher.preferredPayloadBytes = 35
+        var joined: [UInt8] = []
+        var sizes: [Int] = []
+        while let batch = try await batcher.next() {
+            joined += Array(batch.payload.readableBytesView)
+            sizes.append(batch.payload.readableBytes)
+        }
+        #expect(joined == Self.input, "the same bytes, in order")
+        #expect(sizes.allSatisfy { $0 <= 200 }, "never above MaxPayloadInMB")
+        #expect(sizes.filter { $0 > 35 } == [60], "only the one larger record exceeds the preferred size, alone")
+        #expect(sizes.count > Self.input.count / 35)
     }
 }

@@ -33,6 +33,8 @@ final class FakeEndpoint: ModelEndpoint {
         var requestsSinceStart = 0
         var exit: String?
         var restartAttempts = 0
+        var largestBody = 0
+        var requests = 0
     }
 
     let name: String
@@ -47,12 +49,16 @@ final class FakeEndpoint: ModelEndpoint {
 
     var peakInFlight: Int { state.withLock { $0.peak } }
     var answered: Int { state.withLock { $0.answered } }
+    var largestBody: Int { state.withLock { $0.largestBody } }
+    var requests: Int { state.withLock { $0.requests } }
 
     func invoke(_ body: ByteBuffer) async throws -> ByteBuffer {
         let dies = try state.withLock { state -> Bool in
             if let exit = state.exit { throw RuntimeError(.connectionFailed, "connection refused (\(exit))") }
             state.inFlight += 1
             state.peak = max(state.peak, state.inFlight)
+            state.requests += 1
+            state.largestBody = max(state.largestBody, body.readableBytes)
             state.requestsSinceStart += 1
             return state.restartAttempts == 0 && state.requestsSinceStart == behaviour.dieOnRequest
         }
@@ -138,7 +144,7 @@ struct FaultyWriteStore: ObjectStore {
         return text
     }
 
-    func configuration(retries: Int = 3) throws -> TransformJobConfiguration {
+    func configuration(retries: Int = 3, strategy: String = "SingleRecord") throws -> TransformJobConfiguration {
         var request = CreateTransformJobRequest()
         request.TransformJobName = "job"
         request.ModelName = "model"
@@ -154,7 +160,7 @@ struct FaultyWriteStore: ObjectStore {
         resources.InstanceType = "ml.m5.large"
         resources.InstanceCount = 1
         request.TransformResources = resources
-        request.BatchStrategy = "SingleRecord"
+        request.BatchStrategy = strategy
         var client = ModelClientConfig()
         client.InvocationsMaxRetries = retries
         client.InvocationsTimeoutInSeconds = 60
@@ -173,9 +179,10 @@ struct FaultyWriteStore: ObjectStore {
         slots: Int,
         retries: Int = 3,
         maxRestarts: Int = 3,
+        strategy: String = "SingleRecord",
         store: (@Sendable (ObjectURI) throws -> any ObjectStore)? = nil
     ) async throws -> Run {
-        let job = try configuration(retries: retries)
+        let job = try configuration(retries: retries, strategy: strategy)
         let stores = ObjectStores()
         let plan = try await TransformPlan.make(for: job, stores: stores, workingDirectory: root)
         let pool = InstancePool(
@@ -324,6 +331,23 @@ struct FaultyWriteStore: ObjectStore {
         #expect(run.failures.count == 2)
         #expect(run.failures.allSatisfy { $0.error.code == .noInstances || $0.error.code == .modelFailed })
         #expect(output("a.csv") == nil && output("b.csv") == nil)
+        expectNothingHeld(run)
+    }
+
+    @Test func theLastBatchesAreCutSmallerSoEverySlotHasOneAndTheOutputIsTheSame() async throws {
+        // 5 MB in one object, MaxPayloadInMB 6: one request without the tail split, for 4 slots.
+        let lines = (0..<52_000).map { "r\(String(format: "%07d", $0)),\(String(repeating: "v", count: 88))\n" }
+        try FileManager.default.createDirectory(atPath: root + "/in", withIntermediateDirectories: true)
+        let input = lines.joined()
+        try input.write(toFile: root + "/in/big.csv", atomically: true, encoding: .utf8)
+        let endpoints = (1...2).map { FakeEndpoint("fake-\($0)", .init(delay: { .milliseconds(2) })) }
+        let run = try await run(endpoints, slots: 2, strategy: "MultiRecord")
+        #expect(run.failures.isEmpty)
+        #expect(output("big.csv") == input.uppercased(), "byte-identical output")
+        let requests = endpoints.reduce(0) { $0 + $1.requests }
+        #expect(requests >= 4, "about one batch per slot, not one 5 MB batch: \(requests)")
+        #expect(endpoints.allSatisfy { $0.requests >= 1 }, "both instances get a share of the tail")
+        #expect(endpoints.allSatisfy { $0.largestBody <= 6 << 20 }, "never above MaxPayloadInMB")
         expectNothingHeld(run)
     }
 }

@@ -120,6 +120,8 @@ class Handlers:
         self.model_warmup_fn = found.get("model_warmup_fn")
         self.execution_parameters_fn = found.get("execution_parameters_fn")
         self.model = None
+        # Set when the supervisor ran model_fn before forking (BATCHFORM_PRELOAD_MODEL).
+        self.preloaded = False
         self.loaded = threading.Event()
 
     def load_model(self) -> None:

@@ -21,6 +21,9 @@ def model_fn(model_dir):
     if os.environ.get("BROKEN_MODEL"):
         raise ValueError("broken weights")
     time.sleep(float(os.environ.get("LOAD_SECONDS", "0")))
+    if os.environ.get("THREADED_MODEL"):
+        import threading
+        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
     with open(os.path.join(model_dir, "loads.txt"), "a") as f:
         f.write(f"{os.getpid()}\\n")
     return "model"
@@ -206,3 +209,37 @@ def test_a_model_fn_failure_stops_the_server_with_the_real_error_last(server):
     assert process.wait(timeout=30) == 3  # not 0: Batchform reports the exit status
     lines = process.stderr.read().strip().splitlines()
     assert any("model_fn failed: ValueError: broken weights" in line for line in lines[-3:]), lines[-5:]
+
+
+def test_preloading_runs_model_fn_once_and_every_worker_answers(server, tmp_path):
+    process, port = server(workers=2, extra_env={"BATCHFORM_PRELOAD_MODEL": "true"})
+    wait_ready(port)
+    pids = set()
+    for _ in range(40):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        status, body = post(connection, b"hello")
+        connection.close()
+        assert status == 200
+        pids.add(json.loads(body)["pid"])
+    assert len(pids) == 2, "both workers answer"
+    loads = (tmp_path / "loads.txt").read_text().split()
+    assert len(loads) == 1 and int(loads[0]) == process.pid, "model_fn ran once, in the supervisor"
+
+
+@pytest.mark.parametrize("extra_env, words", [
+    ({"BATCHFORM_INSTANCE_TYPE": "ml.g5.xlarge"}, "GPU instance type (ml.g5.xlarge)"),
+    ({"THREADED_MODEL": "1"}, "model_fn started threads"),
+])
+def test_preloading_is_refused_where_it_is_unsafe(server, extra_env, words):
+    process, _ = server(workers=2, extra_env={"BATCHFORM_PRELOAD_MODEL": "true", **extra_env})
+    assert process.wait(timeout=30) == 3
+    assert words in process.stderr.read()
+
+
+def test_preloading_on_a_gpu_type_when_the_user_says_so(server, tmp_path):
+    _, port = server(workers=1, extra_env={
+        "BATCHFORM_PRELOAD_MODEL": "true", "BATCHFORM_INSTANCE_TYPE": "ml.g5.xlarge",
+        "BATCHFORM_PRELOAD_ON_GPU": "true",
+    })
+    wait_ready(port)
+    assert len((tmp_path / "loads.txt").read_text().split()) == 1

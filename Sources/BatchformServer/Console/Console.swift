@@ -139,18 +139,21 @@ struct Console: Sendable {
     private func jobRows() async throws -> [JobRow] {
         var rows: [JobRow] = []
         for job in try await store.jobs() {
-            rows.append(
-                JobRow(
-                    name: job.name,
-                    status: job.status.rawValue,
-                    created: job.created,
-                    started: job.started,
-                    ended: job.ended,
-                    progress: await executor.progress(of: job.name) ?? job.progress
-                )
-            )
+            rows.append(await row(of: job))
         }
         return rows.sorted { ($0.created, $0.name) > ($1.created, $1.name) }
+    }
+
+    /// A job as the list shows it, with the live progress of a running one.
+    private func row(of job: StoredJob) async -> JobRow {
+        JobRow(
+            name: job.name,
+            status: job.status.rawValue,
+            created: job.created,
+            started: job.started,
+            ended: job.ended,
+            progress: await executor.progress(of: job.name) ?? job.progress
+        )
     }
 
     struct JobDetail {
@@ -179,14 +182,7 @@ struct Console: Sendable {
         guard let job = try await store.job(named: name) else { return nil }
         let logs = await JobLogs.render(job: job.name, store: store, logDirectory: settings.logDirectory(of: job.name))
         return JobDetail(
-            row: JobRow(
-                name: job.name,
-                status: job.status.rawValue,
-                created: job.created,
-                started: job.started,
-                ended: job.ended,
-                progress: await executor.progress(of: job.name) ?? job.progress
-            ),
+            row: await row(of: job),
             request: job.request,
             failureReason: job.failureReason,
             objects: try await store.objects(of: job.name).sorted { $0.input < $1.input },
