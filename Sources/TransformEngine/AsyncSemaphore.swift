@@ -22,6 +22,8 @@ final class AsyncSemaphore: Sendable {
     var available: Int { state.withLock { $0.permits } }
 
     func acquire() async throws {
+        // Checked before a permit is taken: a permit taken and then refused would be lost.
+        try Task.checkCancellation()
         // A free permit is taken without suspending: no continuation, no cancellation record.
         let id = state.withLock { state -> UInt64? in
             if state.permits > 0, state.waiters.isEmpty {
@@ -31,7 +33,7 @@ final class AsyncSemaphore: Sendable {
             state.nextID += 1
             return state.nextID
         }
-        guard let id else { return try Task.checkCancellation() }
+        guard let id else { return }
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 enum Decision { case granted, cancelled, waiting }

@@ -350,4 +350,26 @@ struct FaultyWriteStore: ObjectStore {
         #expect(endpoints.allSatisfy { $0.largestBody <= 6 << 20 }, "never above MaxPayloadInMB")
         expectNothingHeld(run)
     }
+
+    @Test func aCancelledTaskTakesNoPermitAndNoSlot() async throws {
+        let room = AsyncSemaphore(permits: 2)
+        let pool = InstancePool(
+            endpoints: [FakeEndpoint("fake-1")],
+            slotsPerInstance: 2,
+            maxRestarts: 0,
+            logger: Logger(label: "test")
+        )
+        let permit = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            try await room.acquire()
+        }
+        await #expect(throws: CancellationError.self) { try await permit.value }
+        let slot = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            _ = try await pool.acquire()
+        }
+        await #expect(throws: CancellationError.self) { try await slot.value }
+        #expect(room.available == 2, "a refused acquire gives nothing away")
+        #expect(pool.freeSlots(of: 0) == 2)
+    }
 }
