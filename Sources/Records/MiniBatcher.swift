@@ -280,6 +280,7 @@ extension MiniBatch {
     /// batch's bytes; nil for a batch of one record. Record errors are isolated this way.
     public func halves(framing: RecordFraming) throws(RecordError) -> (MiniBatch, MiniBatch)? {
         guard recordCount > 1 else { return nil }
+        if let lines = lineHalves(framing: framing) { return lines }
         let leftCount = recordCount / 2
         let (payload, byteOffset) = (self.payload, self.byteOffset)
         let cut = try payload.withUnsafeReadableBytes { bytes throws(RecordError) -> Int in
@@ -297,6 +298,36 @@ extension MiniBatch {
             }
             return position
         }
+        return split(at: cut, leftCount: leftCount)
+    }
+
+    /// Lines outside quotes: cut at the newline nearest the middle byte, and count the records,
+    /// without framing them one by one (a bad record among 25,000 is cut about 15 times).
+    private func lineHalves(framing: RecordFraming) -> (MiniBatch, MiniBatch)? {
+        guard framing.splitType == .line else { return nil }
+        let found = payload.withUnsafeReadableBytes { bytes -> (cut: Int, records: Int)? in
+            guard let base = bytes.baseAddress, bytes.count > 1 else { return nil }
+            if framing.csvQuoting, memchr(base, Int32(UInt8(ascii: "\"")), bytes.count) != nil { return nil }
+            let middle = bytes.count / 2
+            var cut: Int
+            if let after = memchr(base + middle, Int32(UInt8(ascii: "\n")), bytes.count - middle) {
+                cut = base.distance(to: UnsafeRawPointer(after)) + 1
+            } else {
+                cut = bytes.count
+            }
+            if cut >= bytes.count,
+                let before = MiniBatcher.lastNewline(in: UnsafeRawBufferPointer(rebasing: bytes[..<middle]))
+            {
+                cut = before + 1
+            }
+            guard cut > 0, cut < bytes.count else { return nil }
+            return (cut, MiniBatcher.countNewlines(UnsafeRawBufferPointer(rebasing: bytes[..<cut])))
+        }
+        guard let found, found.records > 0, found.records < recordCount else { return nil }
+        return split(at: found.cut, leftCount: found.records)
+    }
+
+    private func split(at cut: Int, leftCount: Int) -> (MiniBatch, MiniBatch)? {
         guard cut > 0, cut < payload.readableBytes else { return nil }
         let left = MiniBatch(
             payload: payload.getSlice(at: payload.readerIndex, length: cut)!,

@@ -258,3 +258,45 @@ let line = Array("alpha\nbeta\r\ngamma\n".utf8)
         #expect(sizes.count > Self.input.count / 35)
     }
 }
+
+@Suite struct BatchHalvesTests {
+    func batch(_ text: String) -> MiniBatch {
+        let count = text.split(separator: "\n", omittingEmptySubsequences: false).count - (text.hasSuffix("\n") ? 1 : 0)
+        return MiniBatch(
+            payload: ByteBuffer(string: text),
+            sequenceNumber: 3,
+            firstRecord: 10,
+            recordCount: count,
+            byteOffset: 500
+        )
+    }
+
+    @Test(arguments: [
+        ("a\nbb\nccc\ndddd\neeeee\n", false),
+        ("1,\"x\ny\"\n2,z\n3,w\n4,v\n", true),  // a quoted newline: the halves follow the framing
+        ("only one line without end", false),
+    ])
+    func halvesAreTheSameRecordsCutAtABoundary(_ text: String, _ quoted: Bool) throws {
+        let framing = RecordFraming(splitType: .line, csvQuoting: quoted)
+        let whole =
+            quoted
+            ? MiniBatch(
+                payload: ByteBuffer(string: text),
+                sequenceNumber: 3,
+                firstRecord: 10,
+                recordCount: 4,
+                byteOffset: 500
+            ) : batch(text)
+        guard let (left, right) = try whole.halves(framing: framing) else {
+            #expect(whole.recordCount == 1)
+            return
+        }
+        #expect(String(buffer: left.payload) + String(buffer: right.payload) == text)
+        #expect(left.recordCount + right.recordCount == whole.recordCount)
+        #expect(left.recordCount >= 1 && right.recordCount >= 1)
+        #expect(right.firstRecord == 10 + left.recordCount)
+        #expect(right.byteOffset == 500 + Int64(left.payload.readableBytes))
+        #expect(String(buffer: left.payload).hasSuffix("\n"))
+        if quoted { #expect(String(buffer: left.payload) == "1,\"x\ny\"\n2,z\n") }
+    }
+}
