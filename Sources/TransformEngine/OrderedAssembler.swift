@@ -65,10 +65,17 @@ struct OrderedAssembler: Sendable {
         beforeCommit: @Sendable () async -> Void
     ) async -> TransformError? {
         var failure: TransformError?
-        func fail(_ error: TransformError) {
+        // The batch whose failure is reported: the earliest in input order, so the reason does not
+        // depend on which of the batches in flight the model answered first.
+        var failedBatch: Int?
+        func fail(_ error: TransformError, batch: Int? = nil) {
             if failure == nil {
                 failure = error
+                failedBatch = batch
                 abandoned.set()
+            } else if let batch, let reported = failedBatch, batch < reported {
+                failure = error
+                failedBatch = batch
             }
         }
         var writer: (any ObjectWriter)?
@@ -87,9 +94,9 @@ struct OrderedAssembler: Sendable {
             case .answer(let info, .success(let body), let permit):
                 received += 1
                 if failure == nil { waiting[info.sequenceNumber] = (info, body, permit) }
-            case .answer(_, .failure(let error), _):
+            case .answer(let info, .failure(let error), _):
                 received += 1
-                fail(error)
+                fail(error, batch: info.sequenceNumber)
             case .dispatched(let count):
                 expected = count
             case .readFailed(let error, let count):

@@ -24,6 +24,8 @@ final class FakeEndpoint: ModelEndpoint {
         var failedRestarts = 0
         /// An HTTP status to answer instead, for bodies containing this text.
         var refuse: (marker: String, status: Int)?
+        /// An extra delay for bodies containing this text.
+        var slow: (marker: String, delay: Duration)?
     }
 
     private struct State {
@@ -64,11 +66,12 @@ final class FakeEndpoint: ModelEndpoint {
         }
         defer { state.withLock { $0.inFlight -= 1 } }
         try await Task.sleep(for: behaviour.delay())
+        let text = String(buffer: body)
+        if let slow = behaviour.slow, text.contains(slow.marker) { try await Task.sleep(for: slow.delay) }
         if dies {
             state.withLock { $0.exit = "was killed by signal 9" }
             throw RuntimeError(.connectionFailed, "the model server closed the connection before answering")
         }
-        let text = String(buffer: body)
         if let refuse = behaviour.refuse, text.contains(refuse.marker) {
             var error = RuntimeError(.invocationFailed, "the model answered HTTP \(refuse.status)")
             error.httpStatus = refuse.status
@@ -264,6 +267,17 @@ struct FaultyWriteStore: ObjectStore {
         #expect(run.failures.first?.error.code == .modelRefused)
         #expect(run.failures.first?.error.message.contains("record 8") == true)
         #expect(output("a.csv") == nil)
+        expectNothingHeld(run)
+    }
+
+    @Test func theEarliestFailedRecordIsTheOneReportedWhicheverAnswersFirst() async throws {
+        try FileManager.default.createDirectory(atPath: root + "/in", withIntermediateDirectories: true)
+        try "r0 BAD SLOW\nr1 BAD\nr2\n".write(toFile: "\(root)/in/a.csv", atomically: true, encoding: .utf8)
+        let endpoint = FakeEndpoint("fake-1", .init(refuse: ("BAD", 400), slow: ("SLOW", .milliseconds(200))))
+        let run = try await run([endpoint], slots: 3)
+        #expect(run.failures.count == 1)
+        #expect(run.failures.first?.error.message.contains("record 1 ") == true, "\(run.failures)")
+        #expect(endpoint.requests == 3, "the later records were in flight when the first one failed")
         expectNothingHeld(run)
     }
 
