@@ -96,9 +96,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Cluster",
+            dependencies: [
+                "TransformSpec",
+                "ObjectStorage",
+                "ModelRuntime",
+                "TransformEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "BatchformServer",
             dependencies: [
                 "CSQLite",
+                "Cluster",
                 "AWSSigV4",
                 "TransformSpec",
                 "ObjectStorage",
@@ -129,6 +147,7 @@ let package = Package(
             dependencies: [
                 "BatchformServer",
                 "BatchformClient",
+                "Cluster",
                 "AWSSigV4",
                 "TransformSpec",
                 "ObjectStorage",

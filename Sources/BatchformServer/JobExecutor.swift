@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import Logging
 import ModelRuntime
@@ -177,6 +178,16 @@ actor JobExecutor: Service {
                 confinement: settings.confinement
             )
             options.completedInputs = try await completedInputs(of: name)
+            if let makeExecutor = settings.clusterExecutor {
+                options.runner = ClusterRunner(
+                    executor: makeExecutor(),
+                    model: job.model,
+                    request: job.request,
+                    workerCommand: settings.workerCommand,
+                    host: settings.coordinatorHost,
+                    logger: logger
+                )
+            }
             keepEarlierRunLogs(in: options.logDirectory)
             options.objectEvents = { [store, events] event in
                 await Self.record(event, of: name, in: store, logger: logger)

@@ -1,4 +1,5 @@
 public import AWSSigV4
+public import Cluster
 import Foundation
 public import ObjectStorage
 import TransformSpec
@@ -18,6 +19,11 @@ public struct ServerSettings: Sendable {
     /// allowed only on a loopback address.
     public var credentials: [String: AWSCredentials] = [:]
     public var maxRunningJobs = 1
+    /// `--executor slurm`: each job's workers, made anew per job; nil runs jobs on this machine.
+    public var clusterExecutor: (@Sendable () -> any WorkerExecutor)?
+    /// What each worker node runs, and where they reach the coordinator (`--executor slurm`).
+    public var workerCommand: [String] = []
+    public var coordinatorHost = "127.0.0.1"
     public var startupTimeout: Duration = .seconds(300)
     public var s3 = S3Options()
     /// Resolves relative paths in requests.

@@ -81,6 +81,18 @@ public struct LocalFileStore: ObjectStore {
         try LocalFileReader(path: Self.path(of: uri), confinement: confinement)
     }
 
+    public func openReader(_ uri: ObjectURI, from offset: Int64) async throws -> any ByteStream {
+        try LocalFileReader(path: Self.path(of: uri), confinement: confinement, offset: offset)
+    }
+
+    public func delete(_ uri: ObjectURI) async throws {
+        let path = try Self.path(of: uri)
+        try confinement.check(path, "The object")
+        guard unlink(path) == 0 || errno == ENOENT else {
+            throw StorageError(.writeFailed, "Cannot remove \(path): \(String(cString: strerror(errno))).")
+        }
+    }
+
     public func readAll(_ uri: ObjectURI, upTo limit: Int) async throws -> ByteBuffer {
         let reader = try LocalFileReader(path: Self.path(of: uri), confinement: confinement)
         var buffer = ByteBuffer()
@@ -143,10 +155,11 @@ enum LocalFileIO {
 final class LocalFileReader: ByteStream {
     private let descriptor: Int32
     private let path: String
-    private var offset: Int64 = 0
+    private var offset: Int64
 
-    init(path: String, confinement: LocalConfinement) throws(StorageError) {
+    init(path: String, confinement: LocalConfinement, offset: Int64 = 0) throws(StorageError) {
         self.path = path
+        self.offset = offset
         descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw StorageError(.notFound, "Cannot open \(path): \(String(cString: strerror(errno))).")

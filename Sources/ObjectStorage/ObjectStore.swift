@@ -118,8 +118,49 @@ public protocol ObjectStore: Sendable {
     func openWriter(_ uri: ObjectURI) async throws -> any ObjectWriter
     /// Clears what a killed earlier run's writers left for these outputs.
     func removeAbandonedTemporaries(for outputs: [ObjectURI]) async
+    /// The object's bytes from `offset` to its end: a work unit's byte range.
+    func openReader(_ uri: ObjectURI, from offset: Int64) async throws -> any ByteStream
+    /// Removes an object; one that is already gone is not an error.
+    func delete(_ uri: ObjectURI) async throws
+    /// Writes `parts`, in order, as one object at `destination`, visible only once whole: how
+    /// a split input's units become its one `.out`.
+    func compose(_ parts: [ObjectURI], into destination: ObjectURI) async throws -> ComposeSummary
+}
+
+/// How an object was put together from parts.
+public struct ComposeSummary: Sendable {
+    public var bytes: Int64 = 0
+    /// Parts (or their tails) the store copied server-side (S3's UploadPartCopy).
+    public var copiedParts = 0
+    /// Bytes that went through this process.
+    public var streamedBytes: Int64 = 0
+
+    public init() {}
 }
 
 extension ObjectStore {
     public func removeAbandonedTemporaries(for outputs: [ObjectURI]) async {}
+
+    /// Concatenation: each part streamed, in order, into one writer that commits at the end.
+    public func compose(_ parts: [ObjectURI], into destination: ObjectURI) async throws -> ComposeSummary {
+        var summary = ComposeSummary()
+        var writer = try await openWriter(destination)
+        do {
+            for part in parts {
+                var reader = try await openReader(part)
+                var buffer = ByteBuffer()
+                while try await reader.read(into: &buffer, maxBytes: 1 << 20) > 0 {
+                    summary.bytes += Int64(buffer.readableBytes)
+                    try await writer.write(buffer)
+                    buffer.clear()
+                }
+            }
+            try await writer.commit()
+        } catch {
+            await writer.abort()
+            throw error
+        }
+        summary.streamedBytes = summary.bytes
+        return summary
+    }
 }

@@ -71,9 +71,12 @@ public struct MiniBatcher {
         maxPayloadBytes: Int,
         objectName: String,
         csvQuoting: Bool = false,
-        header: CSVHeaderMode = .none
+        header: CSVHeaderMode = .none,
+        startingAt offset: Int64 = 0
     ) {
         self.source = source
+        // A work unit's range: batches name their bytes by their place in the whole object.
+        self.bufferOffset = offset
         self.framing = RecordFraming(splitType: splitType, csvQuoting: csvQuoting)
         self.headerMode = header
         self.strategy = splitType == .none ? .multiRecord : strategy

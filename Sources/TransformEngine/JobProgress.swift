@@ -93,6 +93,8 @@ public final class JobProgress: Sendable {
         public var invocations = 0
         /// Requests being answered now.
         public var inFlight = 0
+        /// The cluster node a worker runs on; nil for a local instance.
+        public var node: String?
 
         public init(name: String, state: String) {
             self.name = name
@@ -106,6 +108,7 @@ public final class JobProgress: Sendable {
             state = try container.decode(String.self, forKey: .state)
             invocations = try container.decodeIfPresent(Int.self, forKey: .invocations) ?? 0
             inFlight = try container.decodeIfPresent(Int.self, forKey: .inFlight) ?? 0
+            node = try container.decodeIfPresent(String.self, forKey: .node)
         }
     }
 
@@ -116,7 +119,8 @@ public final class JobProgress: Sendable {
 
     public var snapshot: Snapshot { state.withLock { $0 } }
 
-    func update(_ change: (inout Snapshot) -> Void) { state.withLock { change(&$0) } }
+    /// Changes the snapshot in place (the engine's scheduler, a cluster coordinator).
+    public func update(_ change: (inout Snapshot) -> Void) { state.withLock { change(&$0) } }
 
     func setInstance(_ index: Int, name: String, state newState: String) {
         update { snapshot in

@@ -1,3 +1,4 @@
+import ByteStreams
 import ModelRuntime
 import NIOCore
 import ObjectStorage
@@ -36,11 +37,18 @@ struct ObjectBatches {
         processor: DataProcessor,
         tail: TailSplit? = nil
     ) async throws {
-        let stream = try await openRecordStream(
-            store,
-            object.input.uri,
-            compression: configuration.compression
-        )
+        let stream: any ByteStream
+        var startOffset: Int64 = 0
+        if let range = object.range {
+            var lines = LineRangeStream(
+                try await store.openReader(object.input.uri, from: LineRangeStream.readOffset(for: range)),
+                range: range
+            )
+            startOffset = try await lines.skipToFirstLine()
+            stream = lines
+        } else {
+            stream = try await openRecordStream(store, object.input.uri, compression: configuration.compression)
+        }
         batcher = MiniBatcher(
             source: stream,
             splitType: configuration.splitType,
@@ -48,7 +56,8 @@ struct ObjectBatches {
             maxPayloadBytes: MiniBatcher.payloadBytes(megabytes: parameters.maxPayloadInMB),
             objectName: object.input.uri.description,
             csvQuoting: processor.settings.csvQuoting,
-            header: processor.settings.header
+            header: processor.settings.header,
+            startingAt: startOffset
         )
         self.processor = processor
         maxPayloadBytes = MiniBatcher.payloadBytes(megabytes: parameters.maxPayloadInMB)

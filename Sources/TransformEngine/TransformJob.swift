@@ -19,6 +19,24 @@ public struct TransformJobResult: Sendable {
     public var parameters: ResolvedParameters?
     /// Where the record-errors report was written, when records were isolated.
     public var recordErrorsReport: String?
+
+    public init(
+        status: TransformJobStatus,
+        failureReason: String?,
+        startTime: Double,
+        endTime: Double,
+        failedObjects: [(object: String, reason: String)],
+        parameters: ResolvedParameters?,
+        recordErrorsReport: String?
+    ) {
+        self.status = status
+        self.failureReason = failureReason
+        self.startTime = startTime
+        self.endTime = endTime
+        self.failedObjects = failedObjects
+        self.parameters = parameters
+        self.recordErrorsReport = recordErrorsReport
+    }
 }
 
 /// Settings of a run that are not part of the SageMaker request.
@@ -32,6 +50,10 @@ public struct RunOptions: Sendable {
     public var confinement: LocalConfinement = .unconfined
     /// Inputs (by URI) whose `.out` an earlier run of this job committed: they are not read again.
     public var completedInputs: Set<String> = []
+    /// Runs the plan elsewhere (a cluster executor); nil runs it on this machine's instances.
+    public var runner: (any PlanRunner)?
+    /// The number in the first instance's log name (`instance-N.log`): a cluster worker's own.
+    public var firstInstanceNumber = 1
     /// Told as each object ends; `.committing` comes before the commit, so a record of it
     /// survives a crash that happens during the commit.
     public var objectEvents: (@Sendable (ObjectEvent) async -> Void)?
@@ -63,6 +85,26 @@ public struct ObjectEvent: Sendable {
     public var input: String
     public var output: String
     public var kind: Kind
+
+    public init(input: String, output: String, kind: Kind) {
+        self.input = input
+        self.output = output
+        self.kind = kind
+    }
+}
+
+/// Runs a job's plan somewhere other than this machine's own instances: the seam where
+/// `Cluster`'s coordinator takes over, whichever executor starts its workers.
+public protocol PlanRunner: Sendable {
+    func run(_ job: TransformJob, _ plan: TransformPlan) async -> TransformJobResult
+}
+
+/// Where a cluster worker gets its work units from, and tells how each ended.
+public protocol UnitSource: Sendable {
+    /// The next unit to run; nil once this worker is to stop.
+    func next() async throws -> PlannedObject?
+    /// Called once the unit's output was committed (failure nil) or abandoned.
+    func finished(_ unit: PlannedObject, failure: TransformError?) async throws
 }
 
 /// Runs one batch transform job: start the instances, stream every input object through them,
@@ -92,7 +134,7 @@ public struct TransformJob: Sendable {
 
     /// Runs the plan. Cancelling the calling task stops the job: status Stopped, no new `.out`.
     public func run(_ plan: TransformPlan) async -> TransformJobResult {
-        let started = Date().timeIntervalSince1970
+        if let runner = options.runner { return await runner.run(self, plan) }
         let pending = plan.objects.filter { !options.completedInputs.contains($0.input.uri.description) }
         progress.update {
             $0.objectsTotal = plan.objects.count
@@ -106,6 +148,29 @@ public struct TransformJob: Sendable {
             )
         }
         await stores.local.removeAbandonedTemporaries(for: pending.map(\.output))
+        return await execute(objectCount: pending.count) { scheduler in
+            try await scheduler.run(TransformPlan(objects: pending))
+        }
+    }
+
+    /// A cluster worker's run: this machine's instances, started once, take one unit after
+    /// another from `units` until it has no more.
+    public func run(units: any UnitSource) async -> TransformJobResult {
+        await execute(objectCount: 0) { scheduler in
+            while let unit = try await units.next() {
+                let failures = try await scheduler.run(TransformPlan(objects: [unit]))
+                try await units.finished(unit, failure: failures.first?.error)
+            }
+            return []
+        }
+    }
+
+    /// Starts the instances, runs `work` on them, and stops them however it ends.
+    private func execute(
+        objectCount: Int,
+        _ work: (BatchScheduler) async throws -> [ObjectFailure]
+    ) async -> TransformJobResult {
+        let started = Date().timeIntervalSince1970
         let scratch = NSTemporaryDirectory() + "batchform-\(configuration.name)-\(UUID().uuidString.prefix(8))"
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         var instances: [any ModelInstance] = []
@@ -183,7 +248,7 @@ public struct TransformJob: Sendable {
                     jobName: configuration.name,
                     modelDirectory: modelDirectory,
                     environment: environment,
-                    logFile: "\(options.logDirectory)/instance-\(index + 1).log",
+                    logFile: "\(options.logDirectory)/instance-\(index + options.firstInstanceNumber).log",
                     instanceType: configuration.instanceType,
                     gpus: gpus[index]
                 )
@@ -267,7 +332,7 @@ public struct TransformJob: Sendable {
             }
             let failures: [ObjectFailure]
             do {
-                failures = try await scheduler.run(TransformPlan(objects: pending))
+                failures = try await work(scheduler)
             } catch let error as TransformError where error.code == .recordErrorsExceeded {
                 try await writeReport()
                 let refused = recordErrors?.sorted.contains { ($0.status ?? 0) / 100 == 4 } ?? false
@@ -283,7 +348,7 @@ public struct TransformJob: Sendable {
             if failures.isEmpty { return await finish(.Completed, nil, [], parameters) }
             return await finish(
                 .Failed,
-                failureReason(failures, of: pending.count, pool: pool),
+                failureReason(failures, of: objectCount, pool: pool),
                 failures.map { ($0.object, $0.error.message) },
                 parameters
             )

@@ -8,6 +8,15 @@ public import TransformSpec
 public struct PlannedObject: Sendable, Hashable {
     public var input: ListedObject
     public var output: ObjectURI
+    /// A work unit's part of the input (a `SplitType=Line` object split across workers): the
+    /// records that start inside it. nil is the whole object.
+    public var range: Range<Int64>?
+
+    public init(input: ListedObject, output: ObjectURI, range: Range<Int64>? = nil) {
+        self.input = input
+        self.output = output
+        self.range = range
+    }
 }
 
 /// The job's inputs, in key order, each with its `.out` location:

@@ -87,3 +87,47 @@ public struct EngineSettings: Sendable, Equatable {
         }
     }
 }
+
+/// The `BATCHFORM_*` settings of a job that runs on a cluster executor, from the coordinator's
+/// environment with the job's Environment taking precedence.
+public struct ClusterSettings: Sendable, Equatable {
+    /// How large a byte range of a splittable input one work unit is.
+    public var unitBytes: Int64
+    /// How many workers may be asked for beyond `InstanceCount`, as others are lost.
+    public var maxWorkerReplacements: Int
+    /// How long a worker may go without a heartbeat before its units are leased to others.
+    public var leaseTimeoutSeconds: Int
+    /// How long the job waits for its first worker before failing with the scheduler's reason.
+    public var workerStartTimeoutSeconds: Int
+
+    public static let unitMBName = "BATCHFORM_UNIT_MB"
+    public static let maxWorkerReplacementsName = "BATCHFORM_MAX_WORKER_REPLACEMENTS"
+    public static let leaseTimeoutName = "BATCHFORM_LEASE_TIMEOUT_SECONDS"
+    public static let workerStartTimeoutName = "BATCHFORM_WORKER_START_TIMEOUT_SECONDS"
+    public static let defaultUnitMB: Int64 = 64
+
+    public init(environment: [String: String], instanceCount: Int) throws(ValidationException) {
+        unitBytes =
+            try NumericSetting.integer(
+                Self.unitMBName,
+                in: environment,
+                default: Self.defaultUnitMB,
+                range: 1...1_048_576
+            )
+            << 20
+        maxWorkerReplacements = Int(
+            try NumericSetting.integer(
+                Self.maxWorkerReplacementsName,
+                in: environment,
+                default: Int64(instanceCount),
+                range: 0...10_000
+            )
+        )
+        leaseTimeoutSeconds = Int(
+            try NumericSetting.integer(Self.leaseTimeoutName, in: environment, default: 15, range: 2...3600)
+        )
+        workerStartTimeoutSeconds = Int(
+            try NumericSetting.integer(Self.workerStartTimeoutName, in: environment, default: 600, range: 5...86_400)
+        )
+    }
+}

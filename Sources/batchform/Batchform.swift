@@ -17,7 +17,7 @@ struct Batchform: AsyncParsableCommand {
         commandName: "batchform",
         abstract: "Batch inference the SageMaker Batch Transform way, on your own machines.",
         version: BatchformVersion.description,
-        subcommands: [TransformCommand.self, ServeCommand.self, JobsCommand.self]
+        subcommands: [TransformCommand.self, ServeCommand.self, JobsCommand.self, WorkerCommand.self]
     )
 }
 

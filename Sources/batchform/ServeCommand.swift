@@ -1,6 +1,7 @@
 import AWSSigV4
 import ArgumentParser
 import BatchformServer
+import Cluster
 import Foundation
 import Logging
 import ObjectStorage
@@ -37,6 +38,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "AWS region for s3:// locations.") var region: String?
     @Option(help: "The 12-digit account ID in the ARNs the API answers with.") var accountId = "000000000000"
     @Option(help: "text (default) or json: one JSON object per line, for log shippers.") var logFormat = "text"
+    @Option(
+        help:
+            "Where every API job's instances run: local (this machine) or slurm (one worker per instance on Slurm nodes; sbatch arguments from BATCHFORM_SLURM_ARGS)."
+    )
+    var executor: ExecutorName = .local
 
     func run() async throws {
         let workingDirectory = FileManager.default.currentDirectoryPath
@@ -51,6 +57,20 @@ struct ServeCommand: AsyncParsableCommand {
         settings.accountID = accountId
         settings.startupTimeout = .seconds(startupTimeout)
         settings.s3 = S3Options(endpoint: s3Endpoint, region: region)
+        if executor == .slurm {
+            let arguments = SlurmExecutor.arguments(
+                fromEnvironment: ProcessInfo.processInfo.environment["BATCHFORM_SLURM_ARGS"]
+            )
+            do {
+                _ = try ClusterLaunch.slurm(arguments: arguments)
+            } catch let error as ClusterError {
+                FileHandle.standardError.write(Data("batchform serve: \(error.message)\n".utf8))
+                throw ExitCode(2)
+            }
+            settings.clusterExecutor = { SlurmExecutor(extraArguments: arguments) }
+            settings.workerCommand = ClusterLaunch.workerCommand
+            settings.coordinatorHost = ClusterLaunch.coordinatorHost
+        }
         do {
             if let credentials { settings.credentials = try ServerSettings.credentials(fromFile: credentials) }
             let environment = ProcessInfo.processInfo.environment

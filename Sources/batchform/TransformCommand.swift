@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 import Logging
 import ModelRuntime
@@ -89,6 +90,16 @@ struct TransformCommand: AsyncParsableCommand {
     var s3Endpoint: String?
     @Option(help: "AWS region for s3:// locations (default: AWS_REGION, AWS_DEFAULT_REGION, the profile, us-east-1).")
     var region: String?
+    @Option(
+        help:
+            "Where the instances run: local (this machine's processes) or slurm (one worker per instance, each on a Slurm node; inputs, outputs and --log-dir on a shared folder or S3)."
+    )
+    var executor: ExecutorName = .local
+    @Option(
+        help:
+            "An argument passed to sbatch as it is, e.g. --slurm-arg=--partition=gpu --slurm-arg=--gres=gpu:1 (repeatable; --executor slurm)."
+    )
+    var slurmArg: [String] = []
     @Flag(help: "Print the final DescribeTransformJob JSON on stdout.") var json = false
     @Flag(help: "Also print the engine's log lines (always in <log dir>/batchform.log) on the terminal.")
     var verbose = false
@@ -96,10 +107,12 @@ struct TransformCommand: AsyncParsableCommand {
     func run() async throws {
         let workingDirectory = FileManager.default.currentDirectoryPath
         let (jobRequest, modelDefinition, job): (CreateTransformJobRequest, ModelDefinition, TransformJobConfiguration)
+        let builtModel: CreateModelRequest
         do {
             let built = try buildRequests()
             try refuseMissingFlags(built)
             jobRequest = built.job
+            builtModel = built.model
             job = try TransformJobConfiguration(validating: built.job)
             modelDefinition = try ModelDefinition(validating: built.model)
             guard modelDefinition.name == job.modelName else {
@@ -116,12 +129,28 @@ struct TransformCommand: AsyncParsableCommand {
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
         let sink = JobLogFile.Sink(path: logDirectory + "/batchform.log", echo: verbose)
         let logger = Logger(label: "batchform") { _ in JobLogFile(sink: sink) }
-        let options = RunOptions(
+        var options = RunOptions(
             logDirectory: logDirectory,
             startupTimeout: .seconds(startupTimeout),
             workingDirectory: workingDirectory,
             s3: S3Options(endpoint: s3Endpoint, region: region)
         )
+        if executor == .slurm {
+            do {
+                options.runner = ClusterRunner(
+                    executor: try ClusterLaunch.slurm(arguments: slurmArg),
+                    model: builtModel,
+                    request: jobRequest,
+                    workerCommand: ClusterLaunch.workerCommand,
+                    host: ClusterLaunch.coordinatorHost,
+                    logger: logger
+                )
+            } catch let error as ClusterError {
+                throw Exit.invalidFlags(error.message)
+            }
+        } else if !slurmArg.isEmpty {
+            throw Exit.invalidFlags("--slurm-arg is for --executor slurm; this job runs with --executor local.")
+        }
         let transformJob = TransformJob(model: modelDefinition, configuration: job, options: options, logger: logger)
         let plan: TransformPlan
         do {

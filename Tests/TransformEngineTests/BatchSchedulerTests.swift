@@ -108,6 +108,10 @@ struct FaultyWriteStore: ObjectStore {
     func list(prefix: ObjectURI) async throws -> [ListedObject] { try await base.list(prefix: prefix) }
     func info(_ uri: ObjectURI) async throws -> ListedObject { try await base.info(uri) }
     func openReader(_ uri: ObjectURI) async throws -> any ByteStream { try await base.openReader(uri) }
+    func openReader(_ uri: ObjectURI, from offset: Int64) async throws -> any ByteStream {
+        try await base.openReader(uri, from: offset)
+    }
+    func delete(_ uri: ObjectURI) async throws { try await base.delete(uri) }
     func readAll(_ uri: ObjectURI, upTo limit: Int) async throws -> ByteBuffer {
         try await base.readAll(uri, upTo: limit)
     }

@@ -1,3 +1,4 @@
+import AWSSigV4
 import AsyncHTTPClient
 public import ByteStreams
 public import Foundation
@@ -88,6 +89,71 @@ public final class S3Store: ObjectStore {
         return S3ObjectReader(client: try client(), bucket: bucket, key: key)
     }
 
+    public func openReader(_ uri: ObjectURI, from offset: Int64) async throws -> any ByteStream {
+        let (bucket, key) = try Self.location(uri)
+        return S3ObjectReader(client: try client(), bucket: bucket, key: key, from: offset)
+    }
+
+    public func delete(_ uri: ObjectURI) async throws {
+        let (bucket, key) = try Self.location(uri)
+        _ = try await client().send(.DELETE, bucket: bucket, key: key, operation: "DeleteObject")
+    }
+
+    /// A multipart upload whose parts are copied server-side (UploadPartCopy) wherever they, or
+    /// what is left of them, are at least S3's 5 MiB part minimum; smaller pieces are gathered
+    /// here into parts of their own. Only CompleteMultipartUpload makes the object visible.
+    public func compose(_ parts: [ObjectURI], into destination: ObjectURI) async throws -> ComposeSummary {
+        let (bucket, key) = try Self.location(destination)
+        let client = try client()
+        var upload = S3PartUpload(client: client, bucket: bucket, key: key)
+        var summary = ComposeSummary()
+        var pending = ByteBuffer()
+        do {
+            for (index, part) in parts.enumerated() {
+                let (sourceBucket, sourceKey) = try Self.location(part)
+                let size = try await info(part).size ?? 0
+                summary.bytes += size
+                var offset: Int64 = 0
+                if pending.readableBytes > 0 {
+                    let wanted = min(size, Int64(S3PartUpload.minimumPartSize - pending.readableBytes))
+                    var bytes = try await client.readRange(bucket: sourceBucket, key: sourceKey, offset..<wanted)
+                    pending.writeBuffer(&bytes)
+                    offset = wanted
+                    if pending.readableBytes >= S3PartUpload.minimumPartSize {
+                        try await upload.upload(pending)
+                        summary.streamedBytes += Int64(pending.readableBytes)
+                        pending.clear()
+                    }
+                }
+                let remaining = size - offset
+                guard remaining > 0 else { continue }
+                let isLast = index == parts.count - 1
+                if remaining >= S3PartUpload.minimumPartSize || (isLast && pending.readableBytes == 0) {
+                    try await upload.copy(bucket: sourceBucket, key: sourceKey, range: offset..<size)
+                    summary.copiedParts += 1
+                } else {
+                    var bytes = try await client.readRange(bucket: sourceBucket, key: sourceKey, offset..<size)
+                    pending.writeBuffer(&bytes)
+                }
+            }
+            if pending.readableBytes > 0 || upload.partCount == 0 {
+                if upload.partCount == 0 {
+                    // Nothing was copied: one PUT of what was gathered (an empty object included).
+                    _ = try await client.send(.PUT, bucket: bucket, key: key, body: pending, operation: "PutObject")
+                    summary.streamedBytes += Int64(pending.readableBytes)
+                    return summary
+                }
+                try await upload.upload(pending)
+                summary.streamedBytes += Int64(pending.readableBytes)
+            }
+            try await upload.complete()
+        } catch {
+            await upload.abort()
+            throw error
+        }
+        return summary
+    }
+
     public func readAll(_ uri: ObjectURI, upTo limit: Int) async throws -> ByteBuffer {
         let reader = try await openReader(uri)
         var stream = reader
@@ -118,10 +184,11 @@ final class S3ObjectReader: ByteStream {
     private var resumes = 0
     static let maxResumes = 10
 
-    init(client: S3Client, bucket: String, key: String) {
+    init(client: S3Client, bucket: String, key: String, from offset: Int64 = 0) {
         self.client = client
         self.bucket = bucket
         self.key = key
+        self.received = offset
     }
 
     private var uri: ObjectURI { .s3(bucket: bucket, key: key) }
@@ -174,7 +241,8 @@ final class S3ObjectReader: ByteStream {
         let response = try await client.open(bucket: bucket, key: key, headers: headers, operation: "GetObject")
         if length == nil {
             etag = response.headers.first(name: "etag")
-            length = response.headers.first(name: "content-length").flatMap { Int64($0) }
+            // A first request from an offset (a unit's range) is answered with the bytes after it.
+            length = response.headers.first(name: "content-length").flatMap { Int64($0) }.map { received + $0 }
         }
         body = response.body.makeAsyncIterator()
     }
@@ -295,5 +363,125 @@ final class S3ObjectWriter: ObjectWriter {
                 operation: "AbortMultipartUpload"
             )
         }.value
+    }
+}
+
+/// A multipart upload built part by part: parts uploaded from memory or copied server-side.
+struct S3PartUpload {
+    let client: S3Client
+    let bucket: String
+    let key: String
+    private var uploadId: String?
+    private var etags: [String] = []
+    /// S3's smallest part, the last one excepted.
+    static let minimumPartSize = 5 << 20
+
+    init(client: S3Client, bucket: String, key: String) {
+        self.client = client
+        self.bucket = bucket
+        self.key = key
+    }
+
+    var partCount: Int { etags.count }
+
+    private mutating func start() async throws -> String {
+        if let uploadId { return uploadId }
+        let response = try await client.send(
+            .POST,
+            bucket: bucket,
+            key: key,
+            query: [("uploads", "")],
+            operation: "CreateMultipartUpload"
+        )
+        guard let id = XMLNode.parse(response.body.readableBytesView)?["UploadId"] else {
+            throw StorageError(.writeFailed, "s3://\(bucket)/\(key): CreateMultipartUpload answered no UploadId.")
+        }
+        uploadId = id
+        return id
+    }
+
+    mutating func upload(_ bytes: ByteBuffer) async throws {
+        let id = try await start()
+        let number = etags.count + 1
+        let response = try await client.send(
+            .PUT,
+            bucket: bucket,
+            key: key,
+            query: [("partNumber", String(number)), ("uploadId", id)],
+            body: bytes,
+            operation: "UploadPart \(number)"
+        )
+        guard let etag = response.headers.first(name: "etag") else {
+            throw StorageError(.writeFailed, "s3://\(bucket)/\(key): UploadPart \(number) answered no ETag.")
+        }
+        etags.append(etag)
+    }
+
+    mutating func copy(bucket sourceBucket: String, key sourceKey: String, range: Range<Int64>) async throws {
+        let id = try await start()
+        let number = etags.count + 1
+        let source = "/" + sourceBucket + "/" + SigV4Signer.uriEncode(sourceKey, keepSlash: true)
+        let response = try await client.send(
+            .PUT,
+            bucket: bucket,
+            key: key,
+            query: [("partNumber", String(number)), ("uploadId", id)],
+            headers: [
+                ("x-amz-copy-source", source),
+                ("x-amz-copy-source-range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)"),
+            ],
+            errorIn200: true,
+            operation: "UploadPartCopy \(number)"
+        )
+        guard let etag = XMLNode.parse(response.body.readableBytesView)?["ETag"] else {
+            throw StorageError(.writeFailed, "s3://\(bucket)/\(key): UploadPartCopy \(number) answered no ETag.")
+        }
+        etags.append(etag)
+    }
+
+    mutating func complete() async throws {
+        guard let uploadId else { return }
+        let parts = etags.enumerated().map {
+            "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\($0.element.xmlEscaped)</ETag></Part>"
+        }.joined()
+        _ = try await client.send(
+            .POST,
+            bucket: bucket,
+            key: key,
+            query: [("uploadId", uploadId)],
+            headers: [("content-type", "application/xml")],
+            body: ByteBuffer(string: "<CompleteMultipartUpload>\(parts)</CompleteMultipartUpload>"),
+            errorIn200: true,
+            operation: "CompleteMultipartUpload"
+        )
+        self.uploadId = nil
+    }
+
+    func abort() async {
+        guard let uploadId else { return }
+        let (client, bucket, key) = (client, bucket, key)
+        await Task.detached {
+            _ = try? await client.send(
+                .DELETE,
+                bucket: bucket,
+                key: key,
+                query: [("uploadId", uploadId)],
+                operation: "AbortMultipartUpload"
+            )
+        }.value
+    }
+}
+
+extension S3Client {
+    /// A small byte range of an object, read whole.
+    func readRange(bucket: String, key: String, _ range: Range<Int64>) async throws -> ByteBuffer {
+        guard !range.isEmpty else { return ByteBuffer() }
+        return try await send(
+            .GET,
+            bucket: bucket,
+            key: key,
+            headers: [("range", "bytes=\(range.lowerBound)-\(range.upperBound - 1)")],
+            operation: "GetObject (range)"
+        ).body
     }
 }

@@ -1,0 +1,435 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+public import Logging
+import NIOCore
+import ObjectStorage
+public import TransformEngine
+public import TransformSpec
+
+/// Runs a job over a cluster: this process is the coordinator. It plans work units, starts
+/// `InstanceCount` workers through the executor, leases units to them over an authenticated
+/// HTTP connection, and commits each object's parts as its one `.out` once all are written.
+/// No input byte goes through it.
+public struct ClusterRunner: PlanRunner {
+    public let executor: any WorkerExecutor
+    /// The requests as given, which each worker validates again and runs with one instance.
+    public let model: CreateModelRequest
+    public let request: CreateTransformJobRequest
+    /// The worker's command line: this Batchform binary and `worker`.
+    public let workerCommand: [String]
+    /// Where the coordinator listens; workers must reach it at this address.
+    public let host: String
+    public let logger: Logger
+
+    public static let hostVariable = "BATCHFORM_COORDINATOR_HOST"
+
+    public init(
+        executor: any WorkerExecutor,
+        model: CreateModelRequest,
+        request: CreateTransformJobRequest,
+        workerCommand: [String],
+        host: String,
+        logger: Logger
+    ) {
+        self.executor = executor
+        self.model = model
+        self.request = request
+        self.workerCommand = workerCommand
+        self.host = host
+        self.logger = logger
+    }
+
+    public func run(_ job: TransformJob, _ plan: TransformPlan) async -> TransformJobResult {
+        let started = Date().timeIntervalSince1970
+        let configuration = job.configuration
+        let options = job.options
+        let progress = job.progress
+        let logger = {
+            var logger = self.logger
+            logger[metadataKey: "job"] = .string(configuration.name)
+            return logger
+        }()
+        func result(
+            _ status: TransformJobStatus,
+            _ reason: String?,
+            failed: [(String, String)] = []
+        )
+            -> TransformJobResult
+        {
+            progress.update { $0.phase = status.rawValue }
+            return TransformJobResult(
+                status: status,
+                failureReason: reason,
+                startTime: started,
+                endTime: Date().timeIntervalSince1970,
+                failedObjects: failed,
+                parameters: nil,
+                recordErrorsReport: nil
+            )
+        }
+        let pending = plan.objects.filter { !options.completedInputs.contains($0.input.uri.description) }
+        progress.update {
+            $0.objectsTotal = plan.objects.count
+            $0.objectsSkipped = plan.objects.count - pending.count
+            $0.objectsCompleted = $0.objectsSkipped
+            $0.bytesTotal = pending.reduce(0) { $0 + ($1.input.size ?? 0) }
+            $0.phase = "starting workers"
+        }
+        let settings: ClusterSettings
+        let partsRoot: ObjectURI
+        do {
+            let environment = ProcessInfo.processInfo.environment.merging(model.PrimaryContainer?.Environment ?? [:]) {
+                $1
+            }.merging(configuration.environment) { $1 }
+            settings = try ClusterSettings(environment: environment, instanceCount: configuration.instanceCount)
+            partsRoot = try ObjectURI(parsing: configuration.outputPath, workingDirectory: options.workingDirectory)
+                .appending(".batchform-parts/\(configuration.name)/")
+        } catch {
+            return result(.Failed, "ClientError: \(error)")
+        }
+        let stores = ObjectStores(s3: options.s3, confinement: options.confinement)
+        let notSplittable = WorkUnitPlanner.reasonNotSplittable(configuration)
+        let units = WorkUnitPlanner.units(of: pending, unitBytes: settings.unitBytes, splittable: notSplittable == nil)
+        if let notSplittable, let large = pending.first(where: { ($0.input.size ?? 0) > settings.unitBytes }) {
+            logger.info(
+                "\(large.input.uri) and other inputs larger than a unit run as one work unit each: \(notSplittable)."
+            )
+        }
+        logger.info(
+            "\(pending.count) object(s) in \(units.count) work unit(s) of up to \(settings.unitBytes >> 20) MB, on \(configuration.instanceCount) \(executor.name) worker(s)"
+        )
+        await removeParts(partsRoot, stores: stores)
+        let secret = Self.newSecret()
+        let (readyObjects, ready) = AsyncStream<Int>.makeStream()
+        let relativeKeys = pending.map(\.input.relativeKey)
+        let coordinator = Coordinator(
+            objects: pending,
+            units: units,
+            assignment: { [request, model] worker, number in
+                var request = request
+                request.TransformResources?.InstanceCount = 1
+                return WorkerProtocol.Assignment(
+                    worker: worker,
+                    model: model,
+                    job: request,
+                    logDirectory: options.logDirectory,
+                    workingDirectory: options.workingDirectory,
+                    s3Endpoint: options.s3.endpoint,
+                    region: options.s3.region,
+                    allowedLocalPaths: options.confinement.roots,
+                    startupTimeoutSeconds: Int(options.startupTimeout.components.seconds),
+                    heartbeatMilliseconds: 1000
+                )
+            },
+            partLocation: { unit, attempt in
+                partsRoot.appending("\(relativeKeys[unit.object]).part\(unit.part)-attempt\(attempt)")
+            },
+            ready: ready,
+            logger: logger
+        )
+        let outcome: Outcome
+        do {
+            outcome = try await withThrowingTaskGroup(of: Outcome?.self) { group in
+                let (ports, portSink) = AsyncStream<Int>.makeStream()
+                let app = Application(
+                    router: Self.router(coordinator, secret: secret),
+                    configuration: .init(address: .hostname(host, port: 0), serverName: "Batchform coordinator"),
+                    onServerRunning: { channel in
+                        portSink.yield(channel.localAddress?.port ?? 0)
+                        portSink.finish()
+                    },
+                    logger: Logger(label: "batchform.coordinator.http", factory: { _ in SwiftLogNoOpLogHandler() })
+                )
+                group.addTask {
+                    try await app.runService()
+                    return nil
+                }
+                var iterator = ports.makeAsyncIterator()
+                guard let port = await iterator.next() else { throw CancellationError() }
+                let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                logger.info("Coordinator listening on \(url)")
+                group.addTask {
+                    for await object in readyObjects {
+                        await commit(object, coordinator: coordinator, stores: stores, job: job, logger: logger)
+                    }
+                    return nil
+                }
+                let launch = WorkerLaunch(
+                    jobName: configuration.name,
+                    command: workerCommand,
+                    environment: [WorkerProtocol.coordinatorVariable: url, WorkerProtocol.secretVariable: secret],
+                    logDirectory: options.logDirectory
+                )
+                let submitted = ContinuousClock.now
+                let first = try await executor.start(configuration.instanceCount, launch)
+                logger.info("Started \(first.count) worker(s) with \(executor.name): \(first.joined(separator: ", "))")
+                group.addTask {
+                    try await supervise(
+                        coordinator,
+                        launch: launch,
+                        settings: settings,
+                        submitted: submitted,
+                        job: job,
+                        logger: logger
+                    )
+                }
+                var outcome: Outcome?
+                for try await finished in group {
+                    if let finished {
+                        outcome = finished
+                        break
+                    }
+                }
+                group.cancelAll()
+                ready.finish()
+                return outcome ?? .stopped
+            }
+        } catch let error as ClusterError {
+            outcome = .failed(error.message)
+        } catch is CancellationError {
+            outcome = .stopped
+        } catch {
+            outcome = Task.isCancelled ? .stopped : .failed("\(error)")
+        }
+        // However the job ended: no worker runs on, and no part is left behind.
+        await coordinator.end()
+        await Task.detached { [executor] in await executor.cancelAll() }.value
+        await removeParts(partsRoot, stores: stores)
+        progress.update { progress in
+            for index in progress.instances.indices where progress.instances[index].state != "lost" {
+                progress.instances[index].state = "stopped"
+            }
+        }
+        switch outcome {
+        case .stopped:
+            return result(.Stopped, nil)
+        case .failed(let reason):
+            return result(.Failed, reason)
+        case .finished:
+            let objects = await coordinator.objects
+            let failed = objects.compactMap { track in
+                track.failure.map { (track.planned.input.uri.description, $0.message) }
+            }
+            guard !failed.isEmpty else { return result(.Completed, nil) }
+            let kind = objects.contains { $0.failure?.code == .modelRefused } ? "ClientError" : "AlgorithmError"
+            let reason =
+                "\(kind): \(failed.count) of \(pending.count) input objects failed. "
+                + failed.map { "\($0.0): \($0.1)" }.joined(separator: " ")
+            return result(.Failed, reason, failed: failed)
+        }
+    }
+
+    enum Outcome: Sendable {
+        case finished, stopped
+        case failed(String)
+    }
+
+    /// Watches the workers until every object is resolved: loses those Slurm ended or that went
+    /// quiet, asks for replacements while work remains, fails the job when none can run.
+    private func supervise(
+        _ coordinator: Coordinator,
+        launch: WorkerLaunch,
+        settings: ClusterSettings,
+        submitted: ContinuousClock.Instant,
+        job: TransformJob,
+        logger: Logger
+    ) async throws -> Outcome {
+        let progress = job.progress
+        var replacements = 0
+        var firstBatchLogged = false
+        while true {
+            try await Task.sleep(for: .milliseconds(500))
+            let allocations = await executor.allocations()
+            let alive = await coordinator.observe(allocations, leaseTimeout: .seconds(settings.leaseTimeoutSeconds))
+            for (object, failure) in await coordinator.takeFailedObjects() {
+                let planned = await coordinator.objects[object].planned
+                progress.update { $0.objectsFailed += 1 }
+                logger.error("\(planned.input.uri) failed: \(failure.message)")
+                await job.options.objectEvents?(
+                    ObjectEvent(
+                        input: planned.input.uri.description,
+                        output: planned.output.description,
+                        kind: .failed(reason: failure.message)
+                    )
+                )
+            }
+            await updateProgress(coordinator, allocations: allocations, progress: progress)
+            if !firstBatchLogged, progress.snapshot.recordsProcessed > 0 {
+                firstBatchLogged = true
+                logger.info(
+                    "First records answered \((ContinuousClock.now - submitted).seconds) s after submitting the workers"
+                )
+            }
+            if await coordinator.isFinished { return .finished }
+            let open = await coordinator.openUnits
+            let needed = min(open, job.configuration.instanceCount)
+            if alive < needed {
+                if replacements < settings.maxWorkerReplacements {
+                    replacements += 1
+                    logger.warning(
+                        "\(alive) worker(s) left for \(open) open unit(s): asking \(executor.name) for a replacement (\(replacements) of at most \(settings.maxWorkerReplacements))"
+                    )
+                    do {
+                        _ = try await executor.start(1, launch)
+                    } catch let error as ClusterError {
+                        logger.error("\(error.message)")
+                    }
+                } else if alive == 0 {
+                    let lost = await coordinator.lostReasons()
+                    let states = allocations.map { "\($0.id) \($0.state)" + ($0.reason.map { " (\($0))" } ?? "") }
+                    return .failed(
+                        "AlgorithmError: no worker can run: \(replacements) replacement(s) used "
+                            + "(\(ClusterSettings.maxWorkerReplacementsName)=\(settings.maxWorkerReplacements)). "
+                            + (lost.isEmpty ? "" : "Lost: \(lost.joined(separator: "; ")). ")
+                            + (states.isEmpty ? "" : "Slurm: \(states.joined(separator: ", ")).")
+                    )
+                }
+            }
+            if !(await coordinator.hasRegisteredWorkers),
+                ContinuousClock.now - submitted > .seconds(settings.workerStartTimeoutSeconds)
+            {
+                let states = allocations.map { "\($0.id) \($0.state)" + ($0.reason.map { " (reason: \($0))" } ?? "") }
+                return .failed(
+                    "AlgorithmError: no worker started within \(settings.workerStartTimeoutSeconds) s "
+                        + "(\(ClusterSettings.workerStartTimeoutName)). Slurm: "
+                        + (states.isEmpty ? "no allocation is known" : states.joined(separator: ", ")) + "."
+                )
+            }
+        }
+    }
+
+    private func updateProgress(
+        _ coordinator: Coordinator,
+        allocations: [WorkerAllocation],
+        progress: JobProgress
+    ) async {
+        let (workers, recordsInProgress, bytesInProgress) = await coordinator.workerProgress()
+        let done = await coordinator.units.filter { $0.doneAttempt != nil }
+        let byAllocation = Dictionary(allocations.map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+        progress.update { snapshot in
+            snapshot.phase = "transforming"
+            snapshot.recordsProcessed = done.reduce(0) { $0 + $1.records } + recordsInProgress
+            snapshot.bytesProcessed = done.reduce(0) { $0 + $1.bytes } + bytesInProgress
+            snapshot.instances = workers.map { worker in
+                let slurm = byAllocation[worker.allocation].map { " (Slurm \($0.id) \($0.state))" } ?? ""
+                var instance = JobProgress.InstanceProgress(
+                    name: "\(worker.id) on \(worker.node)\(slurm)",
+                    state: worker.lostReason == nil ? worker.state : "lost"
+                )
+                instance.inFlight = worker.inFlight
+                instance.node = worker.node
+                return instance
+            }
+        }
+    }
+
+    /// Puts an object's parts together as its `.out` and removes them.
+    private func commit(
+        _ object: Int,
+        coordinator: Coordinator,
+        stores: ObjectStores,
+        job: TransformJob,
+        logger: Logger
+    ) async {
+        let planned = await coordinator.objects[object].planned
+        let parts = await coordinator.parts(of: object)
+        var failure: TransformError?
+        do {
+            let store = try stores.store(for: planned.output)
+            await job.options.objectEvents?(
+                ObjectEvent(input: planned.input.uri.description, output: planned.output.description, kind: .committing)
+            )
+            let summary = try await store.compose(parts, into: planned.output)
+            logger.info(
+                "Committed \(planned.output) (\(summary.bytes) bytes) from \(parts.count) part(s), \(summary.copiedParts) copied server-side (UploadPartCopy)"
+            )
+            for part in parts { try? await store.delete(part) }
+        } catch {
+            failure = TransformError(.outputFailed, "committing \(planned.output) failed: \(error)")
+        }
+        await coordinator.resolve(object, failure: failure)
+        job.progress.update {
+            if failure == nil { $0.objectsCompleted += 1 } else { $0.objectsFailed += 1 }
+        }
+        let kind: ObjectEvent.Kind = failure.map { .failed(reason: $0.message) } ?? .completed
+        await job.options.objectEvents?(
+            ObjectEvent(input: planned.input.uri.description, output: planned.output.description, kind: kind)
+        )
+    }
+
+    /// Removes the job's temporary parts: before it runs (a killed earlier run's) and after.
+    private func removeParts(_ root: ObjectURI, stores: ObjectStores) async {
+        switch root {
+        case .file(let path):
+            try? FileManager.default.removeItem(atPath: path)
+            // The `.batchform-parts` folder too, once no job uses it.
+            let folder = (path.hasSuffix("/") ? String(path.dropLast()) : path) as NSString
+            try? FileManager.default.removeItem(atPath: folder.deletingLastPathComponent)
+        case .s3:
+            guard let store = try? stores.store(for: root), let parts = try? await store.list(prefix: root) else {
+                return
+            }
+            for part in parts { try? await store.delete(part.uri) }
+        }
+    }
+
+    static func newSecret() -> String {
+        SymmetricKey(size: .bits256).withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() }
+    }
+
+    static func router(_ coordinator: Coordinator, secret: String) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: SecretCheck(secret: secret))
+        router.post("/v1/register") { request, context in
+            let registration = try await request.decode(as: WorkerProtocol.Registration.self, context: context)
+            return try json(await coordinator.register(registration))
+        }
+        router.post("/v1/lease") { request, context in
+            let ask = try await request.decode(as: WorkerProtocol.LeaseRequest.self, context: context)
+            return try json(await coordinator.lease(for: ask.worker))
+        }
+        router.post("/v1/heartbeat") { request, context in
+            let beat = try await request.decode(as: WorkerProtocol.Heartbeat.self, context: context)
+            return try json(await coordinator.heartbeat(beat))
+        }
+        router.post("/v1/report") { request, context in
+            let report = try await request.decode(as: WorkerProtocol.UnitReport.self, context: context)
+            await coordinator.report(report)
+            return try json(WorkerProtocol.HeartbeatAnswer(stop: false))
+        }
+        return router
+    }
+
+    static func json(_ value: some Encodable) throws -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(value)))
+        )
+    }
+}
+
+/// Only the job's workers, who hold its secret, may talk to its coordinator.
+struct SecretCheck<Context: RequestContext>: RouterMiddleware {
+    let secret: String
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    )
+        async throws -> Response
+    {
+        let given = request.headers[.authorization] ?? ""
+        let expected = "Bearer \(secret)"
+        // Compared in constant time: the answer's timing tells nothing about the secret.
+        guard given.utf8.count == expected.utf8.count,
+            zip(given.utf8, expected.utf8).reduce(0, { $0 | ($1.0 ^ $1.1) }) == 0
+        else {
+            return Response(status: .unauthorized)
+        }
+        return try await next(request, context)
+    }
+}
