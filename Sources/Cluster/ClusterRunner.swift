@@ -84,6 +84,8 @@ public struct ClusterRunner: PlanRunner {
                 $1
             }.merging(configuration.environment) { $1 }
             settings = try ClusterSettings(environment: environment, instanceCount: configuration.instanceCount)
+            // Slurm cannot start a worker whose output file's folder is missing (JobLaunchFailure).
+            try FileManager.default.createDirectory(atPath: options.logDirectory, withIntermediateDirectories: true)
             partsRoot = try ObjectURI(parsing: configuration.outputPath, workingDirectory: options.workingDirectory)
                 .appending(".batchform-parts/\(configuration.name)/")
         } catch {

@@ -170,7 +170,9 @@ extension BatchformProgress {
             BytesProcessed: snapshot.bytesProcessed,
             BytesTotal: snapshot.bytesTotal,
             BytesPerSecond: elapsedSeconds > 0 ? (Double(snapshot.bytesProcessed) / elapsedSeconds).rounded() : 0,
-            Instances: snapshot.instances.map { .init(Name: $0.name, State: $0.state, Invocations: $0.invocations) }
+            Instances: snapshot.instances.map {
+                .init(Name: $0.name, State: $0.state, Invocations: $0.invocations, Node: $0.node)
+            }
         )
     }
 }

@@ -174,10 +174,13 @@ public struct BatchformProgress: Codable, Sendable, Equatable {
         public var Name: String
         public var State: String
         public var Invocations: Int
-        public init(Name: String, State: String, Invocations: Int) {
+        /// The cluster node a worker runs on (`--executor slurm`); absent for local instances.
+        public var Node: String?
+        public init(Name: String, State: String, Invocations: Int, Node: String? = nil) {
             self.Name = Name
             self.State = State
             self.Invocations = Invocations
+            self.Node = Node
         }
     }
 

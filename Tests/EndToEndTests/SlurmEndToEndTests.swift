@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import ObjectStorage
 import Testing
 
 #if canImport(Glibc)
@@ -131,6 +133,51 @@ struct SlurmEndToEndTests {
         #expect(log.contains("4 object(s) in \(units) work unit(s) of up to 2 MB"), "\(log)")
         #expect(SlurmCluster.jobs(named: "slurm-identical").isEmpty)
         for worker in 1...4 { #expect(harness.output("logs/worker-\(worker).log")?.contains("Unit ") == true) }
+    }
+
+    @Test(.enabled(if: RequiredPart.enabled(S3TestServer.available), S3TestServer.reason))
+    func onS3ASplitObjectIsCommittedAsOneWithUploadPartCopy() async throws {
+        let expected = try await localOutputs()
+        let server = S3TestServer.shared
+        let bucket = server.makeBucket("slurm")
+        let store = S3Store(environment: server.environment())
+        for file in harness.files(in: "in") {
+            var writer = try await store.openWriter(.s3(bucket: bucket, key: "in/" + file))
+            try await writer.write(
+                ByteBuffer(bytes: try Data(contentsOf: URL(fileURLWithPath: "\(harness.root)/in/\(file)")))
+            )
+            try await writer.commit()
+        }
+        let result = try await harness.run(
+            [
+                "--job-name", "slurm-s3", "--executor", "slurm", "--instance-count", "3", "--input",
+                "s3://\(bucket)/in/",
+                "--output", "s3://\(bucket)/out/", "--s3-endpoint", server.endpoint, "--log-dir",
+                harness.root + "/s3-logs",
+            ]
+                + flags,
+            environment: server.environment().merging(["BATCHFORM_UNIT_MB": "6"]) { $1 }
+        )
+        #expect(result.status == 0, "\(result.stderr)")
+        var outputs: [String: Data] = [:]
+        for object in try await store.list(prefix: .s3(bucket: bucket, key: "out/")) {
+            outputs[object.relativeKey] = Data(try await store.readAll(object.uri, upTo: 1 << 30).readableBytesView)
+        }
+        #expect(outputs == expected, "outputs differ from the local run")
+        #expect(outputs["big.csv.out"].map { $0.count > 5 << 20 } == true)
+        let log = harness.output("s3-logs/batchform.log") ?? ""
+        #expect(
+            log.contains(
+                "big.csv.out (\(expected["big.csv.out"]?.count ?? 0) bytes) from 3 part(s), 3 copied server-side"
+            ),
+            "\(log)"
+        )
+        #expect(server.command("uploads \(bucket)") == "0", "no unfinished multipart upload")
+        #expect(
+            try await store.list(prefix: .s3(bucket: bucket, key: "")).allSatisfy {
+                !$0.relativeKey.contains(".batchform-parts")
+            }
+        )
     }
 
     @Test func aNodeSetDownMidJobLosesNothing() async throws {

@@ -202,3 +202,35 @@ struct S3StoreTests {
         await #expect(throws: StorageError.self) { try await missingProfile.list(prefix: .s3(bucket: bucket, key: "")) }
     }
 }
+
+extension S3StoreTests {
+    /// Parts of every size become one object: big ones (and the tails of parts a small one was
+    /// topped up from) copied server-side, small ones gathered here, nothing visible before it is whole.
+    @Test func composeJoinsPartsOfEverySizeWithUploadPartCopy() async throws {
+        let bucket = server.makeBucket("compose")
+        let store = store()
+        let sizes = [6 << 20, 1 << 20, 12 << 20, 100, 5 << 20, 3 << 20]
+        var expected = ByteBuffer()
+        var parts: [ObjectURI] = []
+        for (index, size) in sizes.enumerated() {
+            let bytes = Self.pattern(size, seed: UInt64(index + 1))
+            expected.writeImmutableBuffer(bytes)
+            let uri = ObjectURI.s3(bucket: bucket, key: "parts/p\(index)")
+            try await put(store, uri, bytes)
+            parts.append(uri)
+        }
+        let destination = ObjectURI.s3(bucket: bucket, key: "out/joined.out")
+        let summary = try await store.compose(parts, into: destination)
+        #expect(summary.bytes == Int64(expected.readableBytes))
+        // p0 copied; p1 and 4 MB of p2 sent as one part, the rest of p2 copied; the small rest gathered.
+        #expect(summary.copiedParts == 2, "\(summary)")
+        #expect(summary.streamedBytes == Int64((13 << 20) + 100), "\(summary)")
+        #expect(try await get(store, destination) == expected)
+        #expect(server.command("uploads \(bucket)") == "0")
+        // Small parts only: one PUT; no parts at all: an empty object.
+        let small = try await store.compose(Array(parts[3...3]), into: .s3(bucket: bucket, key: "out/small.out"))
+        #expect(small.copiedParts == 1 && small.bytes == 100)
+        _ = try await store.compose([], into: .s3(bucket: bucket, key: "out/empty.out"))
+        #expect(try await get(store, .s3(bucket: bucket, key: "out/empty.out")).readableBytes == 0)
+    }
+}
