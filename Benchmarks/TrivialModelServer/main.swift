@@ -4,6 +4,8 @@
 // With TRIVIAL_DELAY_MS=N each answer to /invocations comes N ms late (a timer, not a blocked
 // thread), standing in for a model with a fixed time per batch, such as one on a GPU.
 // With TRIVIAL_REFUSE=<text> a body holding that text is answered HTTP 400 (a bad record).
+// With TRIVIAL_ARRIVALS_FILE=<path> the epoch time of each /invocations request is appended there
+// (how a benchmark sees when the first batch reached any model, on any node).
 // Started as `trivial-model-server serve`, on SAGEMAKER_BIND_TO_PORT.
 import Foundation
 import NIOCore
@@ -19,6 +21,7 @@ final class TrivialModelHandler: ChannelInboundHandler {
     private static let echo = ProcessInfo.processInfo.environment["TRIVIAL_ECHO"] == "1"
     private static let delay = Int64(ProcessInfo.processInfo.environment["TRIVIAL_DELAY_MS"] ?? "0") ?? 0
     private static let refused = ProcessInfo.processInfo.environment["TRIVIAL_REFUSE"].map { Array($0.utf8) }
+    private static let arrivals = ProcessInfo.processInfo.environment["TRIVIAL_ARRIVALS_FILE"]
     private var holdsRefused = false
     /// The end of the previous body part, so a marker split between two parts is still found.
     private var tail: [UInt8] = []
@@ -33,6 +36,14 @@ final class TrivialModelHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             uri = head.uri
+            if uri == "/invocations", let arrivals = Self.arrivals {
+                let line = "\(Date().timeIntervalSince1970)\n"
+                let descriptor = open(arrivals, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+                if descriptor >= 0 {
+                    _ = line.withCString { write(descriptor, $0, strlen($0)) }
+                    close(descriptor)
+                }
+            }
             keepAlive = head.isKeepAlive
             (newlines, bytes, lastByte) = (0, 0, 10)
             received.clear()

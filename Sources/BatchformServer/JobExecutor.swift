@@ -184,7 +184,7 @@ actor JobExecutor: Service {
                     model: job.model,
                     request: job.request,
                     workerCommand: settings.workerCommand,
-                    host: settings.coordinatorHost,
+                    address: settings.coordinatorAddress,
                     logger: logger
                 )
             }

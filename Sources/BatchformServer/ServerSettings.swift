@@ -23,7 +23,7 @@ public struct ServerSettings: Sendable {
     public var clusterExecutor: (@Sendable () -> any WorkerExecutor)?
     /// What each worker node runs, and where they reach the coordinator (`--executor slurm`).
     public var workerCommand: [String] = []
-    public var coordinatorHost = "127.0.0.1"
+    public var coordinatorAddress = CoordinatorAddress()
     public var startupTimeout: Duration = .seconds(300)
     public var s3 = S3Options()
     /// Resolves relative paths in requests.

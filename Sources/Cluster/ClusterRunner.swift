@@ -19,25 +19,23 @@ public struct ClusterRunner: PlanRunner {
     public let request: CreateTransformJobRequest
     /// The worker's command line: this Batchform binary and `worker`.
     public let workerCommand: [String]
-    /// Where the coordinator listens; workers must reach it at this address.
-    public let host: String
+    /// Where the coordinator listens, and the address workers reach it at.
+    public let address: CoordinatorAddress
     public let logger: Logger
-
-    public static let hostVariable = "BATCHFORM_COORDINATOR_HOST"
 
     public init(
         executor: any WorkerExecutor,
         model: CreateModelRequest,
         request: CreateTransformJobRequest,
         workerCommand: [String],
-        host: String,
+        address: CoordinatorAddress,
         logger: Logger
     ) {
         self.executor = executor
         self.model = model
         self.request = request
         self.workerCommand = workerCommand
-        self.host = host
+        self.address = address
         self.logger = logger
     }
 
@@ -137,7 +135,10 @@ public struct ClusterRunner: PlanRunner {
                 let (ports, portSink) = AsyncStream<Int>.makeStream()
                 let app = Application(
                     router: Self.router(coordinator, secret: secret),
-                    configuration: .init(address: .hostname(host, port: 0), serverName: "Batchform coordinator"),
+                    configuration: .init(
+                        address: .hostname(address.host, port: address.port),
+                        serverName: "Batchform coordinator"
+                    ),
                     onServerRunning: { channel in
                         portSink.yield(channel.localAddress?.port ?? 0)
                         portSink.finish()
@@ -150,12 +151,13 @@ public struct ClusterRunner: PlanRunner {
                 }
                 var iterator = ports.makeAsyncIterator()
                 guard let port = await iterator.next() else { throw CancellationError() }
-                let url = "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+                let advertised = address.advertisedHost ?? address.host
+                let url = "http://\(advertised.contains(":") ? "[\(advertised)]" : advertised):\(port)"
                 logger.info("Coordinator listening on \(url)")
                 group.addTask {
-                    for await object in readyObjects {
-                        await commit(object, coordinator: coordinator, stores: stores, job: job, logger: logger)
-                    }
+                    var assembly = OutputAssembly(coordinator: coordinator, stores: stores, job: job, logger: logger)
+                    for await object in readyObjects { await assembly.partWritten(of: object) }
+                    await assembly.abortAll()
                     return nil
                 }
                 let launch = WorkerLaunch(
@@ -327,40 +329,6 @@ public struct ClusterRunner: PlanRunner {
         }
     }
 
-    /// Puts an object's parts together as its `.out` and removes them.
-    private func commit(
-        _ object: Int,
-        coordinator: Coordinator,
-        stores: ObjectStores,
-        job: TransformJob,
-        logger: Logger
-    ) async {
-        let planned = await coordinator.objects[object].planned
-        let parts = await coordinator.parts(of: object)
-        var failure: TransformError?
-        do {
-            let store = try stores.store(for: planned.output)
-            await job.options.objectEvents?(
-                ObjectEvent(input: planned.input.uri.description, output: planned.output.description, kind: .committing)
-            )
-            let summary = try await store.compose(parts, into: planned.output)
-            logger.info(
-                "Committed \(planned.output) (\(summary.bytes) bytes) from \(parts.count) part(s), \(summary.copiedParts) copied server-side (UploadPartCopy)"
-            )
-            for part in parts { try? await store.delete(part) }
-        } catch {
-            failure = TransformError(.outputFailed, "committing \(planned.output) failed: \(error)")
-        }
-        await coordinator.resolve(object, failure: failure)
-        job.progress.update {
-            if failure == nil { $0.objectsCompleted += 1 } else { $0.objectsFailed += 1 }
-        }
-        let kind: ObjectEvent.Kind = failure.map { .failed(reason: $0.message) } ?? .completed
-        await job.options.objectEvents?(
-            ObjectEvent(input: planned.input.uri.description, output: planned.output.description, kind: kind)
-        )
-    }
-
     /// Removes the job's temporary parts: before it runs (a killed earlier run's) and after.
     private func removeParts(_ root: ObjectURI, stores: ObjectStores) async {
         switch root {
@@ -433,5 +401,111 @@ struct SecretCheck<Context: RequestContext>: RouterMiddleware {
             return Response(status: .unauthorized)
         }
         return try await next(request, context)
+    }
+}
+
+/// Where a job's coordinator listens and how workers reach it. Locally and on a cluster whose
+/// nodes reach this machine, a free port of `host`; behind a Kubernetes Service, a fixed port
+/// and the Service's name.
+public struct CoordinatorAddress: Sendable {
+    public var host: String
+    /// 0 picks a free port for each job.
+    public var port: Int
+    /// The name workers use, where it is not `host` (a bind address such as 0.0.0.0).
+    public var advertisedHost: String?
+
+    public static let hostVariable = "BATCHFORM_COORDINATOR_HOST"
+    public static let portVariable = "BATCHFORM_COORDINATOR_PORT"
+    public static let advertisedHostVariable = "BATCHFORM_COORDINATOR_ADVERTISE"
+
+    public init(host: String = "127.0.0.1", port: Int = 0, advertisedHost: String? = nil) {
+        self.host = host
+        self.port = port
+        self.advertisedHost = advertisedHost
+    }
+
+    /// From `BATCHFORM_COORDINATOR_HOST`, `_PORT` and `_ADVERTISE`.
+    public init(environment: [String: String]) throws(ValidationException) {
+        func value(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        self.init(
+            host: value(Self.hostVariable) ?? "127.0.0.1",
+            port: Int(try NumericSetting.integer(Self.portVariable, in: environment, default: 0, range: 0...65535)),
+            advertisedHost: value(Self.advertisedHostVariable)
+        )
+    }
+}
+
+/// Each object's `.out` put together as its parts are written: parts that follow on the ones
+/// before go in at once, so an object commits one part after its last unit.
+struct OutputAssembly {
+    let coordinator: Coordinator
+    let stores: ObjectStores
+    let job: TransformJob
+    let logger: Logger
+    private var composers: [Int: any ObjectComposer] = [:]
+
+    init(coordinator: Coordinator, stores: ObjectStores, job: TransformJob, logger: Logger) {
+        self.coordinator = coordinator
+        self.stores = stores
+        self.job = job
+        self.logger = logger
+    }
+
+    mutating func partWritten(of object: Int) async {
+        let track = await coordinator.objects[object]
+        let planned = track.planned
+        guard !track.resolved else { return }
+        if track.failure != nil {
+            if var composer = composers.removeValue(forKey: object) { await composer.abort() }
+            return
+        }
+        let (parts, complete) = await coordinator.takeAppendableParts(of: object)
+        var failure: TransformError?
+        do {
+            let store = try stores.store(for: planned.output)
+            var composer: any ObjectComposer
+            if let open = composers.removeValue(forKey: object) {
+                composer = open
+            } else {
+                composer = try await store.openComposer(planned.output)
+            }
+            do {
+                for part in parts { try await composer.append(part) }
+                guard complete else {
+                    composers[object] = composer
+                    return
+                }
+                await job.options.objectEvents?(
+                    ObjectEvent(
+                        input: planned.input.uri.description,
+                        output: planned.output.description,
+                        kind: .committing
+                    )
+                )
+                let summary = try await composer.commit()
+                logger.info("Committed \(planned.output): \(summary.description)")
+                // A composer may read a part until it commits (S3 places each one when the next comes).
+                for part in await coordinator.writtenParts(of: object) { try? await store.delete(part) }
+            } catch {
+                await composer.abort()
+                throw error
+            }
+        } catch {
+            failure = TransformError(.outputFailed, "committing \(planned.output) failed: \(error)")
+        }
+        await coordinator.resolve(object, failure: failure)
+        job.progress.update {
+            if failure == nil { $0.objectsCompleted += 1 } else { $0.objectsFailed += 1 }
+        }
+        let kind: ObjectEvent.Kind = failure.map { .failed(reason: $0.message) } ?? .completed
+        await job.options.objectEvents?(
+            ObjectEvent(input: planned.input.uri.description, output: planned.output.description, kind: kind)
+        )
+    }
+
+    /// A job that ends before its objects do commits none of them.
+    mutating func abortAll() async {
+        for (_, var composer) in composers { await composer.abort() }
+        composers = [:]
     }
 }

@@ -27,9 +27,12 @@ public enum ClusterWorker {
             )
         }
         let connection = CoordinatorConnection(baseURL: url, secret: secret, http: HTTPClient.shared)
-        let node = environment["SLURMD_NODENAME"] ?? ProcessInfo.processInfo.hostName
+        // Where it runs and as what, in the executor's words: Slurm's, or any executor's overrides.
+        let node =
+            environment["BATCHFORM_WORKER_NODE"] ?? environment["SLURMD_NODENAME"] ?? ProcessInfo.processInfo.hostName
         let allocation =
-            environment["SLURM_ARRAY_JOB_ID"].map { "\($0)_\(environment["SLURM_ARRAY_TASK_ID"] ?? "0")" }
+            environment["BATCHFORM_WORKER_ALLOCATION"]
+            ?? environment["SLURM_ARRAY_JOB_ID"].map { "\($0)_\(environment["SLURM_ARRAY_TASK_ID"] ?? "0")" }
             ?? environment["SLURM_JOB_ID"] ?? "pid-\(getpid())"
         let assignment = try await connection.post(
             "/v1/register",
@@ -39,7 +42,7 @@ public enum ClusterWorker {
         let logger = makeLogger("\(assignment.logDirectory)/\(assignment.worker).log")
         logger.info("\(assignment.worker) on \(node) (allocation \(allocation)), coordinator \(url)")
         let model = try ModelDefinition(validating: assignment.model)
-        let configuration = try TransformJobConfiguration(validating: assignment.job)
+        let configuration = try TransformJobConfiguration(validating: Self.ownRecordErrorsReport(assignment))
         var options = RunOptions(
             logDirectory: assignment.logDirectory,
             startupTimeout: .seconds(assignment.startupTimeoutSeconds),
@@ -92,6 +95,21 @@ public enum ClusterWorker {
             logger.info("\(assignment.worker) ends: \(result.status.rawValue)")
             return result
         }
+    }
+
+    /// Each worker isolates its own records, so each writes its own record-errors report:
+    /// `record-errors-worker-N.jsonl` in the job's logs, or `<BATCHFORM_RECORD_ERRORS_OUTPUT>.worker-N`.
+    static func ownRecordErrorsReport(_ assignment: WorkerProtocol.Assignment) -> CreateTransformJobRequest {
+        var request = assignment.job
+        let environment = (assignment.model.PrimaryContainer?.Environment ?? [:]).merging(request.Environment ?? [:]) {
+            $1
+        }
+        guard (Int(environment[EngineSettings.maxRecordErrorsName] ?? "0") ?? 0) > 0 else { return request }
+        request.Environment = request.Environment ?? [:]
+        request.Environment?[EngineSettings.recordErrorsOutputName] =
+            environment[EngineSettings.recordErrorsOutputName].map { "\($0).\(assignment.worker)" }
+            ?? "\(assignment.logDirectory)/record-errors-\(assignment.worker).jsonl"
+        return request
     }
 
     /// Tells the coordinator every `interval` that this worker lives and what it does. Returns

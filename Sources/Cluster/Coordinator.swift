@@ -24,6 +24,8 @@ actor Coordinator {
         var failure: TransformError?
         /// Committed or failed: nothing more happens to it.
         var resolved = false
+        /// How many of its parts, from the first, are in its `.out` being put together.
+        var appended = 0
     }
 
     struct WorkerTrack {
@@ -153,7 +155,7 @@ actor Coordinator {
             track.records = report.records
             track.bytes = report.bytes
             objects[object].remaining -= 1
-            if objects[object].remaining == 0 { ready.yield(object) }
+            ready.yield(object)
             return
         }
         guard holds else { return }
@@ -223,13 +225,22 @@ actor Coordinator {
         if let failure { objects[object].failure = failure }
     }
 
-    /// The parts of a complete object, in order.
-    func parts(of object: Int) -> [ObjectURI] {
-        objects[object].units.map { partLocation(units[$0].unit, units[$0].doneAttempt!) }
+    /// The object's parts written whole since the last call and following on the ones taken
+    /// before, in order, and whether that makes all of them: they go into its `.out` now, so
+    /// its commit waits for its last part only.
+    func takeAppendableParts(of object: Int) -> (parts: [ObjectURI], complete: Bool) {
+        var parts: [ObjectURI] = []
+        let ids = objects[object].units
+        while objects[object].appended < ids.count, let attempt = units[ids[objects[object].appended]].doneAttempt {
+            parts.append(partLocation(units[ids[objects[object].appended]].unit, attempt))
+            objects[object].appended += 1
+        }
+        return (parts, objects[object].appended == ids.count)
     }
 
-    func countsOf(object: Int) -> (records: Int, bytes: Int64) {
-        objects[object].units.reduce((0, 0)) { ($0.0 + units[$1].records, $0.1 + units[$1].bytes) }
+    /// Every part of the object written whole, in order.
+    func writtenParts(of object: Int) -> [ObjectURI] {
+        objects[object].units.compactMap { id in units[id].doneAttempt.map { partLocation(units[id].unit, $0) } }
     }
 
     /// From now on every worker is told to stop.

@@ -113,6 +113,12 @@ public final class SlurmExecutor: WorkerExecutor {
         guard !jobs.isEmpty, let scancel = Self.executable("scancel", environment: ProcessInfo.processInfo.environment)
         else { return }
         _ = await ChildProcess.runToEnd(scancel, jobs)
+        // Returns once Slurm has let go of every allocation (COMPLETING ones included), up to 10 s,
+        // so that a job that has ended leaves no Slurm job behind.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline, await allocations().contains(where: { $0.phase != .ended }) {
+            try? await Task.sleep(for: .milliseconds(200))
+        }
     }
 
     static func shellQuoted(_ word: String) -> String { "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'" }

@@ -122,13 +122,22 @@ public protocol ObjectStore: Sendable {
     func openReader(_ uri: ObjectURI, from offset: Int64) async throws -> any ByteStream
     /// Removes an object; one that is already gone is not an error.
     func delete(_ uri: ObjectURI) async throws
-    /// Writes `parts`, in order, as one object at `destination`, visible only once whole: how
-    /// a split input's units become its one `.out`.
-    func compose(_ parts: [ObjectURI], into destination: ObjectURI) async throws -> ComposeSummary
+    /// Puts one object together at `destination` from parts appended in order, visible only once
+    /// committed: how a split input's units become its one `.out`, part by part as they finish.
+    func openComposer(_ destination: ObjectURI) async throws -> any ObjectComposer
+}
+
+/// An object being put together from parts (other objects of the same store), in order.
+public protocol ObjectComposer {
+    mutating func append(_ part: ObjectURI) async throws
+    /// Makes the object visible; returns how it was put together.
+    mutating func commit() async throws -> ComposeSummary
+    mutating func abort() async
 }
 
 /// How an object was put together from parts.
-public struct ComposeSummary: Sendable {
+public struct ComposeSummary: Sendable, CustomStringConvertible {
+    public var parts = 0
     public var bytes: Int64 = 0
     /// Parts (or their tails) the store copied server-side (S3's UploadPartCopy).
     public var copiedParts = 0
@@ -136,31 +145,54 @@ public struct ComposeSummary: Sendable {
     public var streamedBytes: Int64 = 0
 
     public init() {}
+
+    public var description: String {
+        "\(bytes) bytes from \(parts) part(s), \(copiedParts) copied server-side (UploadPartCopy)"
+    }
+}
+
+/// Concatenation: each part streamed, in order, into one writer that commits at the end.
+struct StreamingComposer: ObjectComposer {
+    let store: any ObjectStore
+    var writer: any ObjectWriter
+    var summary = ComposeSummary()
+
+    mutating func append(_ part: ObjectURI) async throws {
+        var reader = try await store.openReader(part)
+        var buffer = ByteBuffer()
+        while try await reader.read(into: &buffer, maxBytes: 1 << 20) > 0 {
+            summary.bytes += Int64(buffer.readableBytes)
+            try await writer.write(buffer)
+            buffer.clear()
+        }
+        summary.parts += 1
+        summary.streamedBytes = summary.bytes
+    }
+
+    mutating func commit() async throws -> ComposeSummary {
+        try await writer.commit()
+        return summary
+    }
+
+    mutating func abort() async { await writer.abort() }
 }
 
 extension ObjectStore {
     public func removeAbandonedTemporaries(for outputs: [ObjectURI]) async {}
 
-    /// Concatenation: each part streamed, in order, into one writer that commits at the end.
+    public func openComposer(_ destination: ObjectURI) async throws -> any ObjectComposer {
+        StreamingComposer(store: self, writer: try await openWriter(destination))
+    }
+
+    /// `parts`, in order, as one object at `destination`.
     public func compose(_ parts: [ObjectURI], into destination: ObjectURI) async throws -> ComposeSummary {
-        var summary = ComposeSummary()
-        var writer = try await openWriter(destination)
+        var composer = try await openComposer(destination)
         do {
-            for part in parts {
-                var reader = try await openReader(part)
-                var buffer = ByteBuffer()
-                while try await reader.read(into: &buffer, maxBytes: 1 << 20) > 0 {
-                    summary.bytes += Int64(buffer.readableBytes)
-                    try await writer.write(buffer)
-                    buffer.clear()
-                }
-            }
-            try await writer.commit()
+            for part in parts { try await composer.append(part) }
+            return try await composer.commit()
         } catch {
-            await writer.abort()
+            await composer.abort()
             throw error
         }
-        summary.streamedBytes = summary.bytes
-        return summary
     }
 }

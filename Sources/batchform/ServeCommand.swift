@@ -63,13 +63,13 @@ struct ServeCommand: AsyncParsableCommand {
             )
             do {
                 _ = try ClusterLaunch.slurm(arguments: arguments)
+                settings.coordinatorAddress = try ClusterLaunch.coordinatorAddress()
             } catch let error as ClusterError {
                 FileHandle.standardError.write(Data("batchform serve: \(error.message)\n".utf8))
                 throw ExitCode(2)
             }
             settings.clusterExecutor = { SlurmExecutor(extraArguments: arguments) }
             settings.workerCommand = ClusterLaunch.workerCommand
-            settings.coordinatorHost = ClusterLaunch.coordinatorHost
         }
         do {
             if let credentials { settings.credentials = try ServerSettings.credentials(fromFile: credentials) }

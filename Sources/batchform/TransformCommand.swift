@@ -142,7 +142,7 @@ struct TransformCommand: AsyncParsableCommand {
                     model: builtModel,
                     request: jobRequest,
                     workerCommand: ClusterLaunch.workerCommand,
-                    host: ClusterLaunch.coordinatorHost,
+                    address: try ClusterLaunch.coordinatorAddress(),
                     logger: logger
                 )
             } catch let error as ClusterError {

@@ -26,10 +26,13 @@ enum ClusterLaunch {
         return [binary, "worker"]
     }
 
-    /// The address the coordinator listens on and workers reach it at.
-    static var coordinatorHost: String {
-        ProcessInfo.processInfo.environment[ClusterRunner.hostVariable].flatMap { $0.isEmpty ? nil : $0 }
-            ?? "127.0.0.1"
+    /// Where the coordinator listens and workers reach it (`BATCHFORM_COORDINATOR_*`).
+    static func coordinatorAddress() throws -> CoordinatorAddress {
+        do {
+            return try CoordinatorAddress(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ClusterError(.executorMissing, error.message)
+        }
     }
 }
 

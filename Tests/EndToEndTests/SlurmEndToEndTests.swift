@@ -168,7 +168,7 @@ struct SlurmEndToEndTests {
         let log = harness.output("s3-logs/batchform.log") ?? ""
         #expect(
             log.contains(
-                "big.csv.out (\(expected["big.csv.out"]?.count ?? 0) bytes) from 3 part(s), 3 copied server-side"
+                "big.csv.out: \(expected["big.csv.out"]?.count ?? 0) bytes from 3 part(s), 3 copied server-side"
             ),
             "\(log)"
         )

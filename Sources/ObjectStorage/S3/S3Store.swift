@@ -99,59 +99,9 @@ public final class S3Store: ObjectStore {
         _ = try await client().send(.DELETE, bucket: bucket, key: key, operation: "DeleteObject")
     }
 
-    /// A multipart upload whose parts are copied server-side (UploadPartCopy) wherever they, or
-    /// what is left of them, are at least S3's 5 MiB part minimum; smaller pieces are gathered
-    /// here into parts of their own. Only CompleteMultipartUpload makes the object visible.
-    public func compose(_ parts: [ObjectURI], into destination: ObjectURI) async throws -> ComposeSummary {
+    public func openComposer(_ destination: ObjectURI) async throws -> any ObjectComposer {
         let (bucket, key) = try Self.location(destination)
-        let client = try client()
-        var upload = S3PartUpload(client: client, bucket: bucket, key: key)
-        var summary = ComposeSummary()
-        var pending = ByteBuffer()
-        do {
-            for (index, part) in parts.enumerated() {
-                let (sourceBucket, sourceKey) = try Self.location(part)
-                let size = try await info(part).size ?? 0
-                summary.bytes += size
-                var offset: Int64 = 0
-                if pending.readableBytes > 0 {
-                    let wanted = min(size, Int64(S3PartUpload.minimumPartSize - pending.readableBytes))
-                    var bytes = try await client.readRange(bucket: sourceBucket, key: sourceKey, offset..<wanted)
-                    pending.writeBuffer(&bytes)
-                    offset = wanted
-                    if pending.readableBytes >= S3PartUpload.minimumPartSize {
-                        try await upload.upload(pending)
-                        summary.streamedBytes += Int64(pending.readableBytes)
-                        pending.clear()
-                    }
-                }
-                let remaining = size - offset
-                guard remaining > 0 else { continue }
-                let isLast = index == parts.count - 1
-                if remaining >= S3PartUpload.minimumPartSize || (isLast && pending.readableBytes == 0) {
-                    try await upload.copy(bucket: sourceBucket, key: sourceKey, range: offset..<size)
-                    summary.copiedParts += 1
-                } else {
-                    var bytes = try await client.readRange(bucket: sourceBucket, key: sourceKey, offset..<size)
-                    pending.writeBuffer(&bytes)
-                }
-            }
-            if pending.readableBytes > 0 || upload.partCount == 0 {
-                if upload.partCount == 0 {
-                    // Nothing was copied: one PUT of what was gathered (an empty object included).
-                    _ = try await client.send(.PUT, bucket: bucket, key: key, body: pending, operation: "PutObject")
-                    summary.streamedBytes += Int64(pending.readableBytes)
-                    return summary
-                }
-                try await upload.upload(pending)
-                summary.streamedBytes += Int64(pending.readableBytes)
-            }
-            try await upload.complete()
-        } catch {
-            await upload.abort()
-            throw error
-        }
-        return summary
+        return S3Composer(store: self, upload: S3PartUpload(client: try client(), bucket: bucket, key: key))
     }
 
     public func readAll(_ uri: ObjectURI, upTo limit: Int) async throws -> ByteBuffer {
@@ -364,6 +314,83 @@ final class S3ObjectWriter: ObjectWriter {
             )
         }.value
     }
+}
+
+/// A multipart upload whose parts are copied server-side (UploadPartCopy) wherever they, or what
+/// is left of them, are at least S3's 5 MiB part minimum; smaller pieces are gathered here into
+/// parts of their own. A part is placed once the next one is appended (or at commit), since
+/// only the last part of an upload may be small. Only CompleteMultipartUpload makes it visible.
+struct S3Composer: ObjectComposer {
+    let store: S3Store
+    var upload: S3PartUpload
+    private var held: (uri: ObjectURI, size: Int64)?
+    private var pending = ByteBuffer()
+    private var summary = ComposeSummary()
+
+    init(store: S3Store, upload: S3PartUpload) {
+        self.store = store
+        self.upload = upload
+    }
+
+    mutating func append(_ part: ObjectURI) async throws {
+        let size = try await store.info(part).size ?? 0
+        if let held { try await place(held.uri, size: held.size, isLast: false) }
+        held = (part, size)
+        summary.parts += 1
+        summary.bytes += size
+    }
+
+    private mutating func place(_ part: ObjectURI, size: Int64, isLast: Bool) async throws {
+        let (bucket, key) = try S3Store.location(part)
+        var offset: Int64 = 0
+        if pending.readableBytes > 0 {
+            let wanted = min(size, Int64(S3PartUpload.minimumPartSize - pending.readableBytes))
+            var bytes = try await upload.client.readRange(bucket: bucket, key: key, 0..<wanted)
+            pending.writeBuffer(&bytes)
+            offset = wanted
+            if pending.readableBytes >= S3PartUpload.minimumPartSize { try await flush() }
+        }
+        let remaining = size - offset
+        guard remaining > 0 else { return }
+        if remaining >= S3PartUpload.minimumPartSize || (isLast && pending.readableBytes == 0) {
+            try await upload.copy(bucket: bucket, key: key, range: offset..<size)
+            summary.copiedParts += 1
+        } else {
+            var bytes = try await upload.client.readRange(bucket: bucket, key: key, offset..<size)
+            pending.writeBuffer(&bytes)
+        }
+    }
+
+    private mutating func flush() async throws {
+        try await upload.upload(pending)
+        summary.streamedBytes += Int64(pending.readableBytes)
+        pending.clear()
+    }
+
+    mutating func commit() async throws -> ComposeSummary {
+        if let held {
+            try await place(held.uri, size: held.size, isLast: true)
+            self.held = nil
+        }
+        if upload.partCount == 0 {
+            // Nothing was copied: one PUT of what was gathered (an empty object included).
+            await upload.abort()
+            _ = try await upload.client.send(
+                .PUT,
+                bucket: upload.bucket,
+                key: upload.key,
+                body: pending,
+                operation: "PutObject"
+            )
+            summary.streamedBytes += Int64(pending.readableBytes)
+            return summary
+        }
+        if pending.readableBytes > 0 { try await flush() }
+        try await upload.complete()
+        return summary
+    }
+
+    mutating func abort() async { await upload.abort() }
 }
 
 /// A multipart upload built part by part: parts uploaded from memory or copied server-side.
