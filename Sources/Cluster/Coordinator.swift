@@ -190,7 +190,8 @@ actor Coordinator {
 
     private func lose(_ track: inout WorkerTrack, _ reason: String) {
         // A worker whose engine failed said why in its last heartbeat.
-        let reason = track.state.hasPrefix("failed: ") ? "\(reason); it said: \(track.state.dropFirst(8))" : reason
+        let said = track.state.dropFirst("failed: ".count).trimmingCharacters(in: CharacterSet(charactersIn: ". "))
+        let reason = track.state.hasPrefix("failed: ") ? "\(reason); it said: \(said)" : reason
         track.lostReason = reason
         track.state = "lost"
         var released: [Int] = []

@@ -244,6 +244,23 @@ struct SlurmEndToEndTests {
         #expect(harness.files(in: "slurm-out").isEmpty)
     }
 
+    @Test func aModelThatCannotStartOnAnyNodeFailsTheJobSayingWhy() async throws {
+        let job = "slurm-no-model"
+        let result = try await harness.run(
+            [
+                "--job-name", job, "--executor", "slurm", "--instance-count", "2", "--image", "/bin/false",
+                "--input", "in/small-0.csv", "--output", "slurm-out",
+            ] + flags,
+            environment: ["BATCHFORM_MAX_WORKER_REPLACEMENTS": "1"]
+        )
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("no worker can run: 1 replacement(s) used"), "\(result.stderr)")
+        #expect(result.stderr.contains("exited with status 1 before answering /ping"), "\(result.stderr)")
+        #expect(result.stderr.contains("FAILED (NonZeroExitCode)"), "\(result.stderr)")
+        #expect(SlurmCluster.jobs(named: job).isEmpty)
+        #expect(harness.files(in: "slurm-out").isEmpty)
+    }
+
     @Test func withoutSbatchTheExecutorSaysWhatIsMissingAndRunsNothing() async throws {
         let result = try await harness.run(slurmFlags("slurm-missing"), environment: ["PATH": "/nonexistent"])
         #expect(result.status == 2)

@@ -219,8 +219,6 @@ final class S3ObjectWriter: ObjectWriter {
         self.key = key
     }
 
-    private var uri: ObjectURI { .s3(bucket: bucket, key: key) }
-
     /// Parts grow with the object so that even a huge one stays under S3's 10,000 parts.
     private var partSize: Int { max(Self.minimumPartSize, bytesSent / 1000) }
 
@@ -231,19 +229,7 @@ final class S3ObjectWriter: ObjectWriter {
     }
 
     private func sendPart() async throws {
-        if uploadId == nil {
-            let response = try await client.send(
-                .POST,
-                bucket: bucket,
-                key: key,
-                query: [("uploads", "")],
-                operation: "CreateMultipartUpload"
-            )
-            guard let id = XMLNode.parse(response.body.readableBytesView)?["UploadId"] else {
-                throw StorageError(.writeFailed, "\(uri): CreateMultipartUpload answered no UploadId.")
-            }
-            uploadId = id
-        }
+        if uploadId == nil { uploadId = try await client.createMultipartUpload(bucket: bucket, key: key) }
         if inFlight.count >= Self.maxPartsInFlight {
             completedETags.append(try await inFlight.removeFirst().value)
         }
@@ -253,20 +239,7 @@ final class S3ObjectWriter: ObjectWriter {
         bytesSent += part.readableBytes
         let (client, bucket, key, uploadId) = (client, bucket, key, uploadId!)
         inFlight.append(
-            Task {
-                let response = try await client.send(
-                    .PUT,
-                    bucket: bucket,
-                    key: key,
-                    query: [("partNumber", String(number)), ("uploadId", uploadId)],
-                    body: part,
-                    operation: "UploadPart \(number)"
-                )
-                guard let etag = response.headers.first(name: "etag") else {
-                    throw StorageError(.writeFailed, "s3://\(bucket)/\(key): UploadPart \(number) answered no ETag.")
-                }
-                return etag
-            }
+            Task { try await client.uploadPart(part, number: number, uploadId: uploadId, bucket: bucket, key: key) }
         )
     }
 
@@ -278,20 +251,7 @@ final class S3ObjectWriter: ObjectWriter {
         if buffer.readableBytes > 0 { try await sendPart() }
         for task in inFlight { completedETags.append(try await task.value) }
         inFlight = []
-        let parts = completedETags.enumerated().map {
-            "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\($0.element.xmlEscaped)</ETag></Part>"
-        }.joined()
-        let document = "<CompleteMultipartUpload>\(parts)</CompleteMultipartUpload>"
-        _ = try await client.send(
-            .POST,
-            bucket: bucket,
-            key: key,
-            query: [("uploadId", uploadId!)],
-            headers: [("content-type", "application/xml")],
-            body: ByteBuffer(string: document),
-            errorIn200: true,
-            operation: "CompleteMultipartUpload"
-        )
+        try await client.completeMultipartUpload(uploadId!, etags: completedETags, bucket: bucket, key: key)
         uploadId = nil
     }
 
@@ -305,13 +265,7 @@ final class S3ObjectWriter: ObjectWriter {
         // Runs detached: abort is most needed when the job's task has been cancelled.
         await Task.detached {
             for task in pending { _ = try? await task.value }
-            _ = try? await client.send(
-                .DELETE,
-                bucket: bucket,
-                key: key,
-                query: [("uploadId", uploadId)],
-                operation: "AbortMultipartUpload"
-            )
+            await client.abortMultipartUpload(uploadId, bucket: bucket, key: key)
         }.value
     }
 }
@@ -413,35 +367,16 @@ struct S3PartUpload {
 
     private mutating func start() async throws -> String {
         if let uploadId { return uploadId }
-        let response = try await client.send(
-            .POST,
-            bucket: bucket,
-            key: key,
-            query: [("uploads", "")],
-            operation: "CreateMultipartUpload"
-        )
-        guard let id = XMLNode.parse(response.body.readableBytesView)?["UploadId"] else {
-            throw StorageError(.writeFailed, "s3://\(bucket)/\(key): CreateMultipartUpload answered no UploadId.")
-        }
+        let id = try await client.createMultipartUpload(bucket: bucket, key: key)
         uploadId = id
         return id
     }
 
     mutating func upload(_ bytes: ByteBuffer) async throws {
         let id = try await start()
-        let number = etags.count + 1
-        let response = try await client.send(
-            .PUT,
-            bucket: bucket,
-            key: key,
-            query: [("partNumber", String(number)), ("uploadId", id)],
-            body: bytes,
-            operation: "UploadPart \(number)"
+        etags.append(
+            try await client.uploadPart(bytes, number: etags.count + 1, uploadId: id, bucket: bucket, key: key)
         )
-        guard let etag = response.headers.first(name: "etag") else {
-            throw StorageError(.writeFailed, "s3://\(bucket)/\(key): UploadPart \(number) answered no ETag.")
-        }
-        etags.append(etag)
     }
 
     mutating func copy(bucket sourceBucket: String, key sourceKey: String, range: Range<Int64>) async throws {
@@ -468,10 +403,62 @@ struct S3PartUpload {
 
     mutating func complete() async throws {
         guard let uploadId else { return }
+        try await client.completeMultipartUpload(uploadId, etags: etags, bucket: bucket, key: key)
+        self.uploadId = nil
+    }
+
+    func abort() async {
+        guard let uploadId else { return }
+        let (client, bucket, key) = (client, bucket, key)
+        await Task.detached { await client.abortMultipartUpload(uploadId, bucket: bucket, key: key) }.value
+    }
+}
+
+/// The multipart upload requests, shared by the streaming writer and the composer.
+extension S3Client {
+    func createMultipartUpload(bucket: String, key: String) async throws -> String {
+        let response = try await send(
+            .POST,
+            bucket: bucket,
+            key: key,
+            query: [("uploads", "")],
+            operation: "CreateMultipartUpload"
+        )
+        guard let id = XMLNode.parse(response.body.readableBytesView)?["UploadId"] else {
+            throw StorageError(.writeFailed, "s3://\(bucket)/\(key): CreateMultipartUpload answered no UploadId.")
+        }
+        return id
+    }
+
+    /// Returns the part's ETag.
+    func uploadPart(
+        _ bytes: ByteBuffer,
+        number: Int,
+        uploadId: String,
+        bucket: String,
+        key: String
+    )
+        async throws -> String
+    {
+        let response = try await send(
+            .PUT,
+            bucket: bucket,
+            key: key,
+            query: [("partNumber", String(number)), ("uploadId", uploadId)],
+            body: bytes,
+            operation: "UploadPart \(number)"
+        )
+        guard let etag = response.headers.first(name: "etag") else {
+            throw StorageError(.writeFailed, "s3://\(bucket)/\(key): UploadPart \(number) answered no ETag.")
+        }
+        return etag
+    }
+
+    func completeMultipartUpload(_ uploadId: String, etags: [String], bucket: String, key: String) async throws {
         let parts = etags.enumerated().map {
             "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\($0.element.xmlEscaped)</ETag></Part>"
         }.joined()
-        _ = try await client.send(
+        _ = try await send(
             .POST,
             bucket: bucket,
             key: key,
@@ -481,25 +468,18 @@ struct S3PartUpload {
             errorIn200: true,
             operation: "CompleteMultipartUpload"
         )
-        self.uploadId = nil
     }
 
-    func abort() async {
-        guard let uploadId else { return }
-        let (client, bucket, key) = (client, bucket, key)
-        await Task.detached {
-            _ = try? await client.send(
-                .DELETE,
-                bucket: bucket,
-                key: key,
-                query: [("uploadId", uploadId)],
-                operation: "AbortMultipartUpload"
-            )
-        }.value
+    func abortMultipartUpload(_ uploadId: String, bucket: String, key: String) async {
+        _ = try? await send(
+            .DELETE,
+            bucket: bucket,
+            key: key,
+            query: [("uploadId", uploadId)],
+            operation: "AbortMultipartUpload"
+        )
     }
-}
 
-extension S3Client {
     /// A small byte range of an object, read whole.
     func readRange(bucket: String, key: String, _ range: Range<Int64>) async throws -> ByteBuffer {
         guard !range.isEmpty else { return ByteBuffer() }
