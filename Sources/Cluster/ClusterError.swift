@@ -5,8 +5,6 @@ public struct ClusterError: Error, Sendable, CustomStringConvertible {
         case executorMissing
         /// The cluster refused to start the workers.
         case submissionRefused
-        /// No worker could run (all lost, replacements used up, or none started in time).
-        case noWorkers
         /// A request between coordinator and worker failed.
         case protocolFailed
         /// `batchform worker` was started without what the coordinator gives it.

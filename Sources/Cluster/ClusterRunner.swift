@@ -40,6 +40,7 @@ public struct ClusterRunner: PlanRunner {
     }
 
     public func run(_ job: TransformJob, _ plan: TransformPlan) async -> TransformJobResult {
+        let pending = plan.objects
         let started = Date().timeIntervalSince1970
         let configuration = job.configuration
         let options = job.options
@@ -67,14 +68,7 @@ public struct ClusterRunner: PlanRunner {
                 recordErrorsReport: nil
             )
         }
-        let pending = plan.objects.filter { !options.completedInputs.contains($0.input.uri.description) }
-        progress.update {
-            $0.objectsTotal = plan.objects.count
-            $0.objectsSkipped = plan.objects.count - pending.count
-            $0.objectsCompleted = $0.objectsSkipped
-            $0.bytesTotal = pending.reduce(0) { $0 + ($1.input.size ?? 0) }
-            $0.phase = "starting workers"
-        }
+        progress.update { $0.phase = "starting workers" }
         let settings: ClusterSettings
         let partsRoot: ObjectURI
         do {
@@ -112,6 +106,7 @@ public struct ClusterRunner: PlanRunner {
                 request.TransformResources?.InstanceCount = 1
                 return WorkerProtocol.Assignment(
                     worker: worker,
+                    number: number,
                     model: model,
                     job: request,
                     logDirectory: options.logDirectory,

@@ -50,7 +50,7 @@ public enum ClusterWorker {
             s3: S3Options(endpoint: assignment.s3Endpoint, region: assignment.region),
             confinement: assignment.allowedLocalPaths.map { LocalConfinement(allowing: $0) } ?? .unconfined
         )
-        options.firstInstanceNumber = Int(assignment.worker.split(separator: "-").last ?? "") ?? 1
+        options.firstInstanceNumber = assignment.number
         let job = TransformJob(model: model, configuration: configuration, options: options, logger: logger)
         let units = LeasedUnits(
             connection: connection,

@@ -30,7 +30,6 @@ actor Coordinator {
 
     struct WorkerTrack {
         var id: String
-        var number: Int
         var node: String
         var allocation: String
         var lastSeen: ContinuousClock.Instant
@@ -79,7 +78,6 @@ actor Coordinator {
         let id = "worker-\(number)"
         workers[id] = WorkerTrack(
             id: id,
-            number: number,
             node: registration.node,
             allocation: registration.allocation,
             lastSeen: .now

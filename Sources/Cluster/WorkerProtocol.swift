@@ -20,6 +20,8 @@ public enum WorkerProtocol {
     /// What a registered worker needs to run the job's model and read and write its stores.
     public struct Assignment: Codable, Sendable {
         public var worker: String
+        /// The worker's number: its logs are `worker-N.log` and `instance-N.log`.
+        public var number: Int
         public var model: CreateModelRequest
         public var job: CreateTransformJobRequest
         public var logDirectory: String

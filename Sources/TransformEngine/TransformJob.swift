@@ -96,7 +96,9 @@ public struct ObjectEvent: Sendable {
 /// Runs a job's plan somewhere other than this machine's own instances: the seam where
 /// `Cluster`'s coordinator takes over, whichever executor starts its workers.
 public protocol PlanRunner: Sendable {
-    func run(_ job: TransformJob, _ plan: TransformPlan) async -> TransformJobResult
+    /// Runs `pending`, the plan's objects no earlier run completed; the job's progress already
+    /// counts the whole plan.
+    func run(_ job: TransformJob, _ pending: TransformPlan) async -> TransformJobResult
 }
 
 /// Where a cluster worker gets its work units from, and tells how each ended.
@@ -134,7 +136,6 @@ public struct TransformJob: Sendable {
 
     /// Runs the plan. Cancelling the calling task stops the job: status Stopped, no new `.out`.
     public func run(_ plan: TransformPlan) async -> TransformJobResult {
-        if let runner = options.runner { return await runner.run(self, plan) }
         let pending = plan.objects.filter { !options.completedInputs.contains($0.input.uri.description) }
         progress.update {
             $0.objectsTotal = plan.objects.count
@@ -147,6 +148,7 @@ public struct TransformJob: Sendable {
                 "Resuming: \(plan.objects.count - pending.count) of \(plan.objects.count) objects were completed by an earlier run."
             )
         }
+        if let runner = options.runner { return await runner.run(self, TransformPlan(objects: pending)) }
         await stores.local.removeAbandonedTemporaries(for: pending.map(\.output))
         return await execute(objectCount: pending.count) { scheduler in
             try await scheduler.run(TransformPlan(objects: pending))

@@ -67,6 +67,9 @@ struct ServeCommand: AsyncParsableCommand {
             } catch let error as ClusterError {
                 FileHandle.standardError.write(Data("batchform serve: \(error.message)\n".utf8))
                 throw ExitCode(2)
+            } catch let error as ValidationException {
+                FileHandle.standardError.write(Data("batchform serve: \(error.message)\n".utf8))
+                throw ExitCode(2)
             }
             settings.clusterExecutor = { SlurmExecutor(extraArguments: arguments) }
             settings.workerCommand = ClusterLaunch.workerCommand

@@ -147,6 +147,8 @@ struct TransformCommand: AsyncParsableCommand {
                 )
             } catch let error as ClusterError {
                 throw Exit.invalidFlags(error.message)
+            } catch let error as ValidationException {
+                throw Exit.invalidFlags(error.message)
             }
         } else if !slurmArg.isEmpty {
             throw Exit.invalidFlags("--slurm-arg is for --executor slurm; this job runs with --executor local.")

@@ -27,12 +27,8 @@ enum ClusterLaunch {
     }
 
     /// Where the coordinator listens and workers reach it (`BATCHFORM_COORDINATOR_*`).
-    static func coordinatorAddress() throws -> CoordinatorAddress {
-        do {
-            return try CoordinatorAddress(environment: ProcessInfo.processInfo.environment)
-        } catch {
-            throw ClusterError(.executorMissing, error.message)
-        }
+    static func coordinatorAddress() throws(ValidationException) -> CoordinatorAddress {
+        try CoordinatorAddress(environment: ProcessInfo.processInfo.environment)
     }
 }
 
